@@ -1,0 +1,154 @@
+//! Atomic replacement of one state file.
+//!
+//! A new value is written to `.tmp.<pid>.<seq>.<name>` in the same directory
+//! and renamed over `<name>`. `rename(2)` within one directory is atomic: a
+//! reader opens either the old inode or the new one, both complete. If the
+//! writer dies between the two steps, only the temporary file is left, and
+//! the next `load` removes it (its name says which pid made it).
+//!
+//! Durability is a separate question. By default nothing is flushed: `/run`
+//! is a tmpfs, which does not survive a reboot whatever we do, and `fsync`
+//! would only cost time. With `sync` the file is flushed before the rename
+//! and the directory after it, so the new value survives a power loss on a
+//! disk-backed volume.
+
+use std::io::{self, Write};
+use std::os::fd::BorrowedFd;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use crate::format::TMP_PREFIX;
+use crate::sys;
+
+static SEQUENCE: AtomicU64 = AtomicU64::new(0);
+
+/// Replaces `name` in `dir` with `bytes`, atomically.
+pub(crate) fn write_at(
+    dir: BorrowedFd<'_>,
+    name: &str,
+    bytes: &[u8],
+    sync: bool,
+) -> io::Result<()> {
+    let pid = std::process::id();
+    let (tmp, mut file) = loop {
+        let seq = SEQUENCE.fetch_add(1, Ordering::Relaxed);
+        let tmp = format!("{TMP_PREFIX}{pid}.{seq}.{name}");
+        match sys::create_excl_at(dir, &tmp) {
+            Ok(f) => break (tmp, f),
+            // A leftover of a dead process that had our pid: take the next
+            // sequence number.
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => continue,
+            Err(e) => return Err(e),
+        }
+    };
+    let result = file
+        .write_all(bytes)
+        .and_then(|()| if sync { file.sync_all() } else { Ok(()) })
+        .and_then(|()| {
+            drop(file);
+            sys::rename_at(dir, &tmp, name)
+        })
+        .and_then(|()| if sync { sys::fsync_dir(dir) } else { Ok(()) });
+    if result.is_err() {
+        // Leave the previous value alone; only our temporary file goes.
+        let _ = sys::unlink_at(dir, &tmp);
+    }
+    result
+}
+
+/// Removes `name` from `dir`; a file that is already gone is not an error.
+pub(crate) fn remove_at(dir: BorrowedFd<'_>, name: &str) -> io::Result<bool> {
+    match sys::unlink_at(dir, name) {
+        Ok(()) => Ok(true),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(false),
+        Err(e) => Err(e),
+    }
+}
+
+/// Removes temporary files left by writers that are no longer running.
+/// Returns how many were removed.
+pub(crate) fn remove_stale_temps(dir: BorrowedFd<'_>) -> io::Result<usize> {
+    let mut removed = 0;
+    for name in sys::list_dir(dir)? {
+        let Some(name) = name.to_str() else { continue };
+        let Some(pid) = crate::format::tmp_writer_pid(name) else {
+            continue;
+        };
+        if pid != std::process::id() && sys::pid_exists(pid) {
+            continue;
+        }
+        if remove_at(dir, name)? {
+            log::debug!("removed stale temporary file {name}");
+            removed += 1;
+        }
+    }
+    Ok(removed)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::fd::AsFd;
+
+    fn dir() -> (tempfile::TempDir, std::os::fd::OwnedFd) {
+        let t = tempfile::tempdir().unwrap();
+        let fd = sys::open_dir(t.path()).unwrap();
+        (t, fd)
+    }
+
+    /// A write replaces the whole file, leaves no temporary file behind and
+    /// makes it 0644 whatever the umask.
+    #[test]
+    fn write_replaces_and_cleans_up() {
+        use std::os::unix::fs::PermissionsExt;
+        let (t, fd) = dir();
+        write_at(fd.as_fd(), "error", b"3\n", false).unwrap();
+        write_at(fd.as_fd(), "error", b"0\n", true).unwrap();
+        assert_eq!(std::fs::read(t.path().join("error")).unwrap(), b"0\n");
+        let names: Vec<_> = std::fs::read_dir(t.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert_eq!(names, ["error"]);
+        let mode = std::fs::metadata(t.path().join("error"))
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o644);
+    }
+
+    /// A symlink planted where a state file belongs is replaced, never
+    /// written through.
+    #[test]
+    fn write_never_follows_a_symlink() {
+        let (t, fd) = dir();
+        let victim = t.path().join("victim");
+        std::fs::write(&victim, b"precious").unwrap();
+        std::os::unix::fs::symlink(&victim, t.path().join("error")).unwrap();
+        write_at(fd.as_fd(), "error", b"1\n", false).unwrap();
+        assert_eq!(std::fs::read(&victim).unwrap(), b"precious");
+        assert_eq!(std::fs::read(t.path().join("error")).unwrap(), b"1\n");
+    }
+
+    /// Temporary files of dead writers are removed; those of live writers
+    /// and unrelated files stay.
+    #[test]
+    fn stale_temps_of_dead_writers_are_removed() {
+        let (t, fd) = dir();
+        let dead = format!("{TMP_PREFIX}{}.0.error", i32::MAX);
+        let live = format!("{TMP_PREFIX}1.0.error");
+        for n in [&dead, &live, &"pid".to_string()] {
+            std::fs::write(t.path().join(n), b"x").unwrap();
+        }
+        assert_eq!(remove_stale_temps(fd.as_fd()).unwrap(), 1);
+        assert!(!t.path().join(&dead).exists());
+        assert!(t.path().join(&live).exists());
+        assert!(t.path().join("pid").exists());
+    }
+
+    /// Removing a missing file is not an error.
+    #[test]
+    fn remove_missing_is_ok() {
+        let (_t, fd) = dir();
+        assert!(!remove_at(fd.as_fd(), "ready").unwrap());
+    }
+}

@@ -1,0 +1,481 @@
+//! Command-line parsing: argv in, a [`Command`] or a one-line usage error
+//! out.
+
+use std::ffi::OsString;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use lexopt::prelude::*;
+use liveness::Mode;
+
+/// Options every unit command accepts.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Target {
+    pub unit: Option<String>,
+    pub rundir: Option<PathBuf>,
+}
+
+/// A parsed command line.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Command {
+    Probe {
+        target: Target,
+        mode: Mode,
+        max_age: Option<Duration>,
+        timeout: Duration,
+        json: bool,
+        verbose: bool,
+    },
+    Load {
+        target: Target,
+        pid: Option<u32>,
+        checks: Vec<String>,
+        heartbeat: Option<Duration>,
+    },
+    Set {
+        target: Target,
+        code: u32,
+        message: Option<String>,
+    },
+    Ready(Target),
+    NotReady(Target),
+    Beat {
+        target: Target,
+        deadline: Option<Duration>,
+    },
+    Reset(Target),
+    Status {
+        rundir: Option<PathBuf>,
+        json: bool,
+    },
+    Help(Option<&'static str>),
+    Version,
+}
+
+/// A usage error: one line, exit code 2.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Usage(pub String);
+
+impl From<lexopt::Error> for Usage {
+    fn from(e: lexopt::Error) -> Usage {
+        Usage(e.to_string())
+    }
+}
+
+/// Default `probe --timeout`: under the kubelet's default 1 s
+/// `timeoutSeconds`, so the probe answers before it is killed.
+pub const DEFAULT_PROBE_TIMEOUT: Duration = Duration::from_millis(800);
+const MAX_PROBE_TIMEOUT_MS: u64 = 600_000;
+const MAX_SECONDS: u64 = 365 * 24 * 3600;
+
+pub const COMMANDS: &[&str] = &[
+    "probe",
+    "load",
+    "set",
+    "ready",
+    "not-ready",
+    "beat",
+    "reset",
+    "status",
+];
+
+/// Parses `args` (without the program name).
+pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Command, Usage> {
+    let mut p = lexopt::Parser::from_args(args);
+    let name = match p.next()? {
+        None | Some(Short('h') | Long("help")) => return Ok(Command::Help(None)),
+        Some(Short('V') | Long("version")) => return Ok(Command::Version),
+        Some(Value(v)) => v.string()?,
+        Some(arg) => return Err(arg.unexpected().into()),
+    };
+    let Some(&name) = COMMANDS.iter().find(|c| **c == name) else {
+        if name == "help" {
+            let topic = p.next()?.map(|a| match a {
+                Value(v) => v.string().map_err(Usage::from),
+                other => Err(Usage::from(other.unexpected())),
+            });
+            return match topic.transpose()? {
+                None => Ok(Command::Help(None)),
+                Some(t) => match COMMANDS.iter().find(|c| **c == t) {
+                    Some(c) => Ok(Command::Help(Some(c))),
+                    None => Err(Usage(format!("no such command: {t:?}"))),
+                },
+            };
+        }
+        return Err(Usage(format!(
+            "no such command: {name:?} (commands: {})",
+            COMMANDS.join(", ")
+        )));
+    };
+    let ctx = |u: Usage| Usage(format!("{name}: {}", u.0));
+    command(name, &mut p).map_err(ctx)
+}
+
+fn command(name: &'static str, p: &mut lexopt::Parser) -> Result<Command, Usage> {
+    let mut target = Target::default();
+    let mut json = false;
+    let mut verbose = false;
+    let mut mode = None;
+    let mut max_age = None;
+    let mut timeout = DEFAULT_PROBE_TIMEOUT;
+    let mut pid = None;
+    let mut checks = Vec::new();
+    let mut heartbeat = None;
+    let mut deadline = None;
+    let mut message = None;
+    let mut code = None;
+
+    while let Some(arg) = p.next()? {
+        match (name, arg) {
+            (_, Short('h') | Long("help")) => return Ok(Command::Help(Some(name))),
+            (n, Short('u') | Long("unit")) if n != "status" => {
+                target.unit = Some(p.value()?.string()?);
+            }
+            (_, Short('r') | Long("rundir")) => target.rundir = Some(p.value()?.into()),
+            ("probe" | "status", Long("json")) => json = true,
+            ("probe", Short('v') | Long("verbose")) => verbose = true,
+            ("probe", Long(m @ ("ready" | "startup" | "live"))) => {
+                let m = match m {
+                    "ready" => Mode::Ready,
+                    "startup" => Mode::Startup,
+                    _ => Mode::Live,
+                };
+                if mode.is_some_and(|old| old != m) {
+                    return Err(Usage(
+                        "--live, --ready and --startup exclude each other".into(),
+                    ));
+                }
+                mode = Some(m);
+            }
+            ("probe", Long("max-age")) => {
+                max_age = Some(seconds("--max-age", &p.value()?.string()?)?);
+            }
+            ("probe", Long("timeout")) => {
+                let v = p.value()?.string()?;
+                let ms = number("--timeout", &v, 1, MAX_PROBE_TIMEOUT_MS)?;
+                timeout = Duration::from_millis(ms);
+            }
+            ("load", Long("pid")) => {
+                let v = p.value()?.string()?;
+                pid = Some(number("--pid", &v, 1, i32::MAX as u64)? as u32);
+            }
+            ("load", Long("check")) => checks.push(p.value()?.string()?),
+            ("load", Long("heartbeat")) => {
+                heartbeat = Some(seconds("--heartbeat", &p.value()?.string()?)?);
+            }
+            ("beat", Long("deadline")) => {
+                deadline = Some(seconds("--deadline", &p.value()?.string()?)?);
+            }
+            ("set", Short('m') | Long("message")) => message = Some(p.value()?.string()?),
+            ("set", Value(v)) if code.is_none() => {
+                let v = v.string()?;
+                code = Some(number("error code", &v, 0, i32::MAX as u64)? as u32);
+            }
+            ("set", Short(c)) if c.is_ascii_digit() => {
+                return Err(Usage(
+                    "error code: must be a decimal number from 0 to 2147483647".into(),
+                ));
+            }
+            (_, arg) => return Err(arg.unexpected().into()),
+        }
+    }
+
+    Ok(match name {
+        "probe" => Command::Probe {
+            target,
+            mode: mode.unwrap_or_default(),
+            max_age,
+            timeout,
+            json,
+            verbose,
+        },
+        "load" => Command::Load {
+            target,
+            pid,
+            checks,
+            heartbeat,
+        },
+        "set" => Command::Set {
+            target,
+            code: code.ok_or_else(|| Usage("missing error code (0 = healthy)".into()))?,
+            message,
+        },
+        "ready" => Command::Ready(target),
+        "not-ready" => Command::NotReady(target),
+        "beat" => Command::Beat { target, deadline },
+        "reset" => Command::Reset(target),
+        "status" => Command::Status {
+            rundir: target.rundir,
+            json,
+        },
+        _ => unreachable!("{name} is in COMMANDS"),
+    })
+}
+
+/// A canonical decimal number in `min..=max`.
+fn number(what: &str, v: &str, min: u64, max: u64) -> Result<u64, Usage> {
+    let bad = || Usage(format!("{what}: {v:?} is not a number from {min} to {max}"));
+    if v.is_empty() || !v.bytes().all(|b| b.is_ascii_digit()) || (v.len() > 1 && v.starts_with('0'))
+    {
+        return Err(bad());
+    }
+    let n: u64 = v.parse().map_err(|_| bad())?;
+    if !(min..=max).contains(&n) {
+        return Err(bad());
+    }
+    Ok(n)
+}
+
+/// Whole seconds, 1 to a year.
+fn seconds(what: &str, v: &str) -> Result<Duration, Usage> {
+    number(what, v, 1, MAX_SECONDS).map(Duration::from_secs)
+}
+
+/// `liveness --help`.
+pub const HELP: &str = "\
+liveness: process health state in files under /run/<unit>/, and probes that read it.
+
+Usage: liveness <command> [options]
+
+Commands:
+  probe      judge a unit; exit code says why (for Kubernetes exec probes)
+  load       run checks, then register a process as the unit's owner
+  set        set the error code (0 = healthy) and its message
+  ready      mark the unit ready for traffic
+  not-ready  mark the unit not ready
+  beat       record a heartbeat
+  reset      remove the unit's state
+  status     show every unit under the run directory
+
+Every unit command takes -u/--unit UNIT (default: $LIVENESS_UNIT_NAME, else the
+host name) and -r/--rundir DIR (default: $LIVENESS_RUNDIR, else /run).
+'liveness help <command>' or 'liveness <command> --help' for details.
+
+Exit codes:
+  0 ok                     6 still starting, or not ready
+  1 unhealthy (error != 0) 7 corrupt state (unparsable, symlink, not a file)
+  2 usage                  8 timed out (probe --timeout)
+  3 no state               9 a check failed (load)
+  4 owner gone             10 unit owned by another live process
+  5 heartbeat stale        11 system error (read-only or full file system, ...)
+";
+
+/// `liveness help <command>`.
+pub fn command_help(name: &str) -> &'static str {
+    match name {
+        "probe" => {
+            "\
+Usage: liveness probe [-u UNIT] [-r DIR] [--live | --ready | --startup]
+                      [--max-age SECONDS] [--timeout MS] [--json] [-v]
+
+Judges a unit and exits with a code that says why; prints one line on stderr
+when it fails (and with -v when it passes). Never forks; stops itself after
+--timeout milliseconds (default 800, under the kubelet's 1 s) with exit 8.
+
+  --live       (default) owner running, heartbeat fresh, error 0
+  --ready      as --live, and the ready file present
+  --startup    owner running, heartbeat fresh, any error code reported
+  --max-age S  require a heartbeat no older than S seconds, in place of the
+               deadline the writer declared
+  --json       print the full report as JSON on stdout
+
+Exit: 0 ok, 1 unhealthy, 3 no state, 4 owner gone, 5 heartbeat stale,
+6 starting or not ready, 7 corrupt state, 8 timed out, 2 usage.
+"
+        }
+        "load" => {
+            "\
+Usage: liveness load [-u UNIT] [-r DIR] [--pid PID] [--check CMD]... [--heartbeat SECONDS]
+
+Runs each check command with 'sh -c' in order (any failure: exit 9, nothing
+written), then records PID (default: the caller's parent, i.e. the shell
+running this command) as the unit's owner. The unit is then 'starting' until
+the first 'liveness set'. Refused with exit 10 while another live process owns
+the unit. --heartbeat declares a deadline: 'liveness beat' must follow more
+often than that, or probes report the unit stale.
+"
+        }
+        "set" => {
+            "\
+Usage: liveness set CODE [-m|--message MESSAGE] [-u UNIT] [-r DIR]
+
+Sets the unit's error code (0 = healthy, up to 2147483647) and the one-line
+message that explains it (an empty or absent message clears it). An unchanged
+value is not rewritten. Exit 3 when the unit is not loaded.
+"
+        }
+        "ready" => {
+            "\
+Usage: liveness ready [-u UNIT] [-r DIR]
+
+Marks the unit ready for traffic ('liveness probe --ready' passes once the
+error code is 0). Exit 3 when the unit is not loaded.
+"
+        }
+        "not-ready" => {
+            "\
+Usage: liveness not-ready [-u UNIT] [-r DIR]
+
+Marks the unit not ready for traffic. Exit 3 when the unit is not loaded.
+"
+        }
+        "beat" => {
+            "\
+Usage: liveness beat [--deadline SECONDS] [-u UNIT] [-r DIR]
+
+Records a heartbeat. --deadline declares (or changes) how long the next beat
+may take; without it the deadline already declared is kept (exit 2 when there
+is none). Exit 3 when the unit is not loaded.
+"
+        }
+        "reset" => {
+            "\
+Usage: liveness reset [-u UNIT] [-r DIR]
+
+Removes the unit's state: ready, error, heartbeat, message, then pid and start
+time (unless a live supervisor holds the unit, which owns those). Succeeds when
+there is nothing to remove.
+"
+        }
+        "status" => {
+            "\
+Usage: liveness status [-r DIR] [--json]
+
+Shows every unit under the run directory: verdict, pid, whether the owner is
+alive, error, readiness, heartbeat age and message (or the failure reason).
+"
+        }
+        _ => HELP,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse_str(args: &[&str]) -> Result<Command, Usage> {
+        parse(args.iter().map(OsString::from))
+    }
+
+    /// The probe's flags, as the issue names them, parse into a probe.
+    #[test]
+    fn probe_flags() {
+        let c = parse_str(&[
+            "probe",
+            "--unit",
+            "w",
+            "--rundir",
+            "/r",
+            "--ready",
+            "--max-age",
+            "30",
+            "--timeout",
+            "500",
+            "--json",
+        ])
+        .unwrap();
+        assert_eq!(
+            c,
+            Command::Probe {
+                target: Target {
+                    unit: Some("w".into()),
+                    rundir: Some("/r".into())
+                },
+                mode: Mode::Ready,
+                max_age: Some(Duration::from_secs(30)),
+                timeout: Duration::from_millis(500),
+                json: true,
+                verbose: false,
+            }
+        );
+        let c = parse_str(&["probe", "-u", "w", "-r", "/r", "--startup"]).unwrap();
+        assert!(
+            matches!(c, Command::Probe { mode: Mode::Startup, timeout, .. } if timeout == DEFAULT_PROBE_TIMEOUT)
+        );
+    }
+
+    /// Bad values are usage errors that say what is wrong.
+    #[test]
+    fn usage_errors_say_what() {
+        for (args, needle) in [
+            (&["probe", "--timeout", "0"][..], "--timeout"),
+            (&["probe", "--max-age", "-1"], "--max-age"),
+            (&["probe", "--ready", "--startup"], "exclude"),
+            (&["probe", "--bogus"], "--bogus"),
+            (&["set"], "missing error code"),
+            (&["set", "-5"], "error code"),
+            (&["set", "abc"], "error code"),
+            (&["set", "2147483648"], "error code"),
+            (&["set", "1", "2"], "2"),
+            (&["frobnicate"], "no such command"),
+            (&["load", "--pid", "x"], "--pid"),
+            (&["beat", "--deadline", "0"], "--deadline"),
+            (&["status", "--unit", "x"], "--unit"),
+        ] {
+            let e = parse_str(args).unwrap_err();
+            assert!(e.0.contains(needle), "{args:?}: {}", e.0);
+            assert!(!e.0.contains('\n'), "one line: {:?}", e.0);
+        }
+    }
+
+    /// Shell-job commands parse their arguments.
+    #[test]
+    fn shell_job_commands() {
+        assert_eq!(
+            parse_str(&["set", "3", "--message", "db down"]).unwrap(),
+            Command::Set {
+                target: Target::default(),
+                code: 3,
+                message: Some("db down".into())
+            }
+        );
+        assert_eq!(
+            parse_str(&[
+                "load",
+                "--pid",
+                "12",
+                "--check",
+                "true",
+                "--check",
+                "test -d /"
+            ])
+            .unwrap(),
+            Command::Load {
+                target: Target::default(),
+                pid: Some(12),
+                checks: vec!["true".into(), "test -d /".into()],
+                heartbeat: None
+            }
+        );
+        assert_eq!(
+            parse_str(&["beat", "--deadline", "30"]).unwrap(),
+            Command::Beat {
+                target: Target::default(),
+                deadline: Some(Duration::from_secs(30))
+            }
+        );
+        assert_eq!(
+            parse_str(&["not-ready"]).unwrap(),
+            Command::NotReady(Target::default())
+        );
+    }
+
+    /// Help and version never fail.
+    #[test]
+    fn help_and_version() {
+        assert_eq!(parse_str(&[]).unwrap(), Command::Help(None));
+        assert_eq!(parse_str(&["--help"]).unwrap(), Command::Help(None));
+        assert_eq!(parse_str(&["-V"]).unwrap(), Command::Version);
+        assert_eq!(
+            parse_str(&["help", "probe"]).unwrap(),
+            Command::Help(Some("probe"))
+        );
+        assert_eq!(
+            parse_str(&["set", "--help"]).unwrap(),
+            Command::Help(Some("set"))
+        );
+        for c in COMMANDS {
+            assert!(command_help(c).starts_with("Usage: liveness "), "{c}");
+        }
+    }
+}

@@ -1,0 +1,150 @@
+//! The binary's exit codes: one table for every command, documented in the
+//! README and in `--help`, and shared with `scripts/health.sh`.
+
+use liveness::{ErrorKind, Verdict};
+
+/// Why `liveness` exits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ExitCode {
+    /// 0: success; the unit passes.
+    Ok,
+    /// 1: the unit reported a non-zero error code.
+    Unhealthy,
+    /// 2: bad command line or invalid value; nothing was done.
+    Usage,
+    /// 3: no state: the unit was never loaded, or was reset.
+    NoState,
+    /// 4: the owner is gone (not running, pid reused, lock free).
+    OwnerGone,
+    /// 5: the heartbeat is older than its deadline.
+    Stale,
+    /// 6: still starting, or not ready.
+    NotReady,
+    /// 7: corrupt state (unparsable, symlink, not a regular file).
+    Corrupt,
+    /// 8: the command's own deadline passed (`probe --timeout`).
+    Timeout,
+    /// 9: a sanity check failed (`load --check`); nothing was written.
+    CheckFailed,
+    /// 10: the unit is owned by another live process.
+    Busy,
+    /// 11: the system refused (read-only or full file system, permissions).
+    Io,
+}
+
+impl ExitCode {
+    /// The numeric code.
+    pub fn code(self) -> u8 {
+        match self {
+            ExitCode::Ok => 0,
+            ExitCode::Unhealthy => 1,
+            ExitCode::Usage => 2,
+            ExitCode::NoState => 3,
+            ExitCode::OwnerGone => 4,
+            ExitCode::Stale => 5,
+            ExitCode::NotReady => 6,
+            ExitCode::Corrupt => 7,
+            ExitCode::Timeout => 8,
+            ExitCode::CheckFailed => 9,
+            ExitCode::Busy => 10,
+            ExitCode::Io => 11,
+        }
+    }
+}
+
+impl From<Verdict> for ExitCode {
+    fn from(v: Verdict) -> ExitCode {
+        match v {
+            Verdict::Ok => ExitCode::Ok,
+            Verdict::Unhealthy => ExitCode::Unhealthy,
+            Verdict::NoState => ExitCode::NoState,
+            Verdict::OwnerGone => ExitCode::OwnerGone,
+            Verdict::Stale => ExitCode::Stale,
+            Verdict::Corrupt => ExitCode::Corrupt,
+            // Starting and NotReady, and any verdict added later.
+            _ => ExitCode::NotReady,
+        }
+    }
+}
+
+impl From<ErrorKind> for ExitCode {
+    fn from(k: ErrorKind) -> ExitCode {
+        match k {
+            ErrorKind::InvalidUnit | ErrorKind::InvalidInput => ExitCode::Usage,
+            ErrorKind::CheckFailed => ExitCode::CheckFailed,
+            ErrorKind::Busy => ExitCode::Busy,
+            ErrorKind::NotLoaded => ExitCode::NoState,
+            ErrorKind::Corrupt => ExitCode::Corrupt,
+            _ => ExitCode::Io,
+        }
+    }
+}
+
+impl From<ExitCode> for std::process::ExitCode {
+    fn from(c: ExitCode) -> std::process::ExitCode {
+        std::process::ExitCode::from(c.code())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The numeric table is the documented one, without duplicates.
+    #[test]
+    fn codes_are_the_documented_table() {
+        let all = [
+            (ExitCode::Ok, 0),
+            (ExitCode::Unhealthy, 1),
+            (ExitCode::Usage, 2),
+            (ExitCode::NoState, 3),
+            (ExitCode::OwnerGone, 4),
+            (ExitCode::Stale, 5),
+            (ExitCode::NotReady, 6),
+            (ExitCode::Corrupt, 7),
+            (ExitCode::Timeout, 8),
+            (ExitCode::CheckFailed, 9),
+            (ExitCode::Busy, 10),
+            (ExitCode::Io, 11),
+        ];
+        for (c, n) in all {
+            assert_eq!(c.code(), n, "{c:?}");
+        }
+        let mut codes: Vec<u8> = all.iter().map(|(c, _)| c.code()).collect();
+        codes.dedup();
+        assert_eq!(codes.len(), all.len());
+    }
+
+    /// Every probe verdict maps to the exit code the library documents.
+    #[test]
+    fn verdicts_map_to_their_codes() {
+        for v in [
+            Verdict::Ok,
+            Verdict::Unhealthy,
+            Verdict::NoState,
+            Verdict::OwnerGone,
+            Verdict::Stale,
+            Verdict::Starting,
+            Verdict::NotReady,
+            Verdict::Corrupt,
+        ] {
+            assert_eq!(ExitCode::from(v).code(), v.exit_code(), "{v:?}");
+        }
+    }
+
+    /// Library errors map to distinct codes: usage, check, busy, no state,
+    /// corrupt, system.
+    #[test]
+    fn error_kinds_map_to_codes() {
+        assert_eq!(ExitCode::from(ErrorKind::InvalidUnit), ExitCode::Usage);
+        assert_eq!(ExitCode::from(ErrorKind::InvalidInput), ExitCode::Usage);
+        assert_eq!(
+            ExitCode::from(ErrorKind::CheckFailed),
+            ExitCode::CheckFailed
+        );
+        assert_eq!(ExitCode::from(ErrorKind::Busy), ExitCode::Busy);
+        assert_eq!(ExitCode::from(ErrorKind::NotLoaded), ExitCode::NoState);
+        assert_eq!(ExitCode::from(ErrorKind::Corrupt), ExitCode::Corrupt);
+        assert_eq!(ExitCode::from(ErrorKind::Io), ExitCode::Io);
+    }
+}

@@ -1,0 +1,145 @@
+//! Truthful, file-based process health state for Kubernetes exec probes,
+//! batch jobs and shell scripts.
+//!
+//! A process records its health in small files under `/run/<unit>/`; a probe
+//! (`liveness probe`, or the POSIX `scripts/health.sh`) reads them back and
+//! answers with a documented exit code and one line that says why. The
+//! files are the whole interface: any process that can read a directory can
+//! ask, and any process that can write one can answer.
+//!
+//! # Design
+//!
+//! The layout follows the small Python module `liveness`, and stays
+//! readable by its probe: `pid` holds the owner's pid and `error` its error
+//! code, 0 meaning healthy. Everything else is added so that the answer is
+//! *true*:
+//!
+//! - **Who.** `starttime` (field 22 of `/proc/<pid>/stat`) and `pidns` pin the
+//!   pid to one process, so a recycled pid never passes for the owner; the
+//!   owner holds an exclusive `flock` on `lock` for its lifetime, so its
+//!   death is visible even from another container.
+//! - **When.** `heartbeat` carries a deadline the writer declares and the
+//!   `CLOCK_BOOTTIME` of its last beat: a process that hangs with error 0
+//!   goes stale instead of staying green forever.
+//! - **What.** `error`, `message` (one line, the reason) and `ready` answer
+//!   the liveness, readiness and startup questions separately (see
+//!   [`Mode`]).
+//!
+//! The exact bytes of each file are specified in `doc/state-format.md`.
+//!
+//! A unit has one owner, which claims it with [`Health::load`] (or
+//! [`load`] for the process-wide handle) after running its sanity checks.
+//! A process started by `liveness run` finds the unit already claimed for
+//! it and *attaches*: it reports, its supervisor owns.
+//!
+//! # Guarantees
+//!
+//! - Every write is a temporary file in the same directory renamed over the
+//!   old one: a reader sees the old content or the new, never an empty,
+//!   partial or mixed file, even if the writer is killed mid-write. Leftover
+//!   temporary files are removed by the next [`Health::load`].
+//! - Readers are strict and fail closed: anything but a canonical decimal
+//!   number is corrupt (exit 7), never healthy; symlinks and non-regular
+//!   files are refused, never followed or opened blocking.
+//! - A second live owner is refused and named; the first owner's state is
+//!   not touched. Bad input is refused before anything is written.
+//! - A value that is already set is not written again, and
+//!   [`Health::beat`] is rate-limited internally, so both can be called in a
+//!   hot loop.
+//!
+//! # Limitations
+//!
+//! - Cross-file consistency is ordered, not transactional: for an instant a
+//!   reader can pair a new error code with the previous message.
+//! - Nothing is flushed to disk unless [`Builder::sync`] is set: `/run` is a
+//!   tmpfs and does not survive a reboot anyway.
+//! - Units written by the original Python module have no `starttime` and no
+//!   `lock`: for them a recycled pid cannot be told from the owner.
+//! - `health.sh` cannot take a `flock` or read a file's mtime without
+//!   forking: it judges ownership by pid and start time only, which is why
+//!   it must run in the writer's PID namespace (an exec probe does).
+//! - Linux only: `/proc`, `flock`, `CLOCK_BOOTTIME`.
+//!
+//! # Security
+//!
+//! Unit names are `[A-Za-z0-9._-]{1,253}`, never `.` or `..`, so state never
+//! leaves the run directory. State files are reached through an open
+//! directory descriptor with `O_NOFOLLOW`: a symlink planted in a unit
+//! directory is replaced, never written through. Directories are created
+//! 0755 and files 0644 whatever the umask, because probes often run as
+//! another user; do not put secrets in messages. Anyone who can write the
+//! run directory can forge health: keep it writable by the owner only.
+//!
+//! # Examples
+//!
+//! A long-running service:
+//!
+//! ```
+//! use std::time::Duration;
+//! use liveness::{Health, Mode, Probe, Verdict};
+//!
+//! let rundir = tempfile::tempdir()?;
+//! let health = Health::builder()
+//!     .unit("api")
+//!     .rundir(rundir.path())
+//!     .check("config", || Ok(()))
+//!     .heartbeat(Duration::from_secs(30))
+//!     .build()?;
+//! health.load()?;          // checks pass; the unit is "starting"
+//! health.set(0)?;          // healthy
+//! health.ready()?;         // routable
+//! for _ in 0..3 {
+//!     health.beat()?;      // cheap; reaches the disk at most once a second
+//! }
+//! let report = Probe::new(Mode::Ready).check(health.unit());
+//! assert_eq!(report.verdict, Verdict::Ok);
+//! health.reset()?;         // also done on drop
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! The original module's style, with checks registered and selected by name:
+//!
+//! ```no_run
+//! liveness::register("database", || {
+//!     std::net::TcpStream::connect("127.0.0.1:5432")?;
+//!     Ok(())
+//! });
+//! liveness::load(&["database"])?;
+//! liveness::set(0)?;
+//! // ... work ...
+//! liveness::reset()?;
+//! # Ok::<(), liveness::Error>(())
+//! ```
+
+#![deny(unsafe_op_in_unsafe_fn)]
+#![warn(missing_docs, missing_debug_implementations)]
+#![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
+
+mod atomic;
+mod check;
+mod claim;
+mod error;
+mod format;
+mod global;
+mod health;
+mod json;
+mod probe;
+mod proc;
+mod read;
+mod status;
+mod sys;
+mod unit;
+
+pub use crate::{
+    check::{Check, CheckResult},
+    error::{Error, ErrorKind, Result},
+    format::{Corruption, MAX_MESSAGE},
+    global::{
+        beat, load, load_with, not_ready, ready, register, register_check, reset, set,
+        set_heartbeat, set_with_message,
+    },
+    health::{Builder, Health},
+    probe::{Mode, Probe, Report, Verdict},
+    status::{status, status_json, status_table},
+    unit::{DEFAULT_RUNDIR, MAX_UNIT_LEN, RUNDIR_ENV, UNIT_ENV, Unit, validate_unit_name},
+};

@@ -1,0 +1,278 @@
+//! `liveness`: the command-line face of the library. `main` → `run` →
+//! library; one error line `liveness: <what>: <why>`; exit codes from
+//! [`exit_code::ExitCode`].
+
+#![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
+
+mod cli;
+mod exit_code;
+
+use std::fmt;
+use std::io::Write;
+use std::process::Command as Process;
+use std::time::Duration;
+
+use cli::{Command, Target, Usage};
+use exit_code::ExitCode;
+use liveness::{ErrorKind, Health, Probe, Unit};
+
+/// A failure of the command itself (not a probe verdict).
+enum Failure {
+    Usage(String),
+    Lib(liveness::Error),
+}
+
+impl From<liveness::Error> for Failure {
+    fn from(e: liveness::Error) -> Failure {
+        Failure::Lib(e)
+    }
+}
+
+impl From<Usage> for Failure {
+    fn from(u: Usage) -> Failure {
+        Failure::Usage(u.0)
+    }
+}
+
+impl Failure {
+    fn exit_code(&self) -> ExitCode {
+        match self {
+            Failure::Usage(_) => ExitCode::Usage,
+            Failure::Lib(e) => e.kind().into(),
+        }
+    }
+}
+
+impl fmt::Display for Failure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Failure::Usage(u) => write!(f, "usage: {u} (see 'liveness --help')"),
+            Failure::Lib(e) => e.fmt(f),
+        }
+    }
+}
+
+fn main() -> std::process::ExitCode {
+    init_logging();
+    match run(std::env::args_os().skip(1)) {
+        Ok(code) => code.into(),
+        Err(failure) => {
+            let _ = writeln!(std::io::stderr(), "liveness: {failure}");
+            failure.exit_code().into()
+        }
+    }
+}
+
+fn run(args: impl IntoIterator<Item = std::ffi::OsString>) -> Result<ExitCode, Failure> {
+    match cli::parse(args)? {
+        Command::Help(topic) => {
+            print!("{}", topic.map_or(cli::HELP, cli::command_help));
+            Ok(ExitCode::Ok)
+        }
+        Command::Version => {
+            println!("liveness {}", env!("CARGO_PKG_VERSION"));
+            Ok(ExitCode::Ok)
+        }
+        Command::Probe {
+            target,
+            mode,
+            max_age,
+            timeout,
+            json,
+            verbose,
+        } => {
+            let unit = unit(&target)?;
+            arm_deadline(timeout, unit.name());
+            let mut probe = Probe::new(mode);
+            if let Some(max_age) = max_age {
+                probe = probe.max_age(max_age);
+            }
+            let report = probe.check(&unit);
+            if json {
+                println!("{}", report.to_json());
+            }
+            if verbose || !report.verdict.is_ok() {
+                let _ = writeln!(std::io::stderr(), "liveness: {report}");
+            }
+            Ok(report.verdict.into())
+        }
+        Command::Load {
+            target,
+            pid,
+            checks,
+            heartbeat,
+        } => {
+            let owner = pid.unwrap_or_else(std::os::unix::process::parent_id);
+            let mut builder = builder(&target).owner(owner);
+            for cmd in checks {
+                builder = builder.check(&cmd.clone(), move || run_check(&cmd));
+            }
+            if let Some(deadline) = heartbeat {
+                builder = builder.heartbeat(deadline);
+            }
+            builder.build()?.load()?;
+            Ok(ExitCode::Ok)
+        }
+        Command::Set {
+            target,
+            code,
+            message,
+        } => {
+            let h = open(&target)?;
+            match message {
+                Some(m) => h.set_with_message(code, &m)?,
+                None => h.set(code)?,
+            }
+            Ok(ExitCode::Ok)
+        }
+        Command::Ready(target) => {
+            open(&target)?.ready()?;
+            Ok(ExitCode::Ok)
+        }
+        Command::NotReady(target) => {
+            open(&target)?.not_ready()?;
+            Ok(ExitCode::Ok)
+        }
+        Command::Beat { target, deadline } => {
+            let h = open(&target)?;
+            match deadline {
+                Some(d) => h.set_heartbeat(d)?,
+                None => h.beat()?,
+            }
+            Ok(ExitCode::Ok)
+        }
+        Command::Reset(target) => {
+            let h = builder(&target).build()?;
+            match h.open() {
+                Ok(()) => h.reset()?,
+                Err(e) if e.kind() == ErrorKind::NotLoaded => {}
+                Err(e) => return Err(e.into()),
+            }
+            Ok(ExitCode::Ok)
+        }
+        Command::Status { rundir, json } => {
+            let rundir = match rundir {
+                Some(d) => d,
+                None => Unit::resolve(Some("status"), None)?.rundir().to_path_buf(),
+            };
+            let reports = liveness::status(&rundir)?;
+            if json {
+                println!("{}", liveness::status_json(&reports));
+            } else {
+                print!("{}", liveness::status_table(&reports));
+            }
+            Ok(ExitCode::Ok)
+        }
+    }
+}
+
+fn unit(target: &Target) -> Result<Unit, Failure> {
+    Ok(Unit::resolve(
+        target.unit.as_deref(),
+        target.rundir.as_deref(),
+    )?)
+}
+
+fn builder(target: &Target) -> liveness::Builder {
+    let mut b = Health::builder();
+    if let Some(u) = &target.unit {
+        b = b.unit(u.clone());
+    }
+    if let Some(d) = &target.rundir {
+        b = b.rundir(d.clone());
+    }
+    b
+}
+
+/// A handle on a unit another process loaded.
+fn open(target: &Target) -> Result<Health, Failure> {
+    let h = builder(target).build()?;
+    h.open()?;
+    Ok(h)
+}
+
+/// A `load --check` command: `sh -c CMD`, output passed through.
+fn run_check(cmd: &str) -> liveness::CheckResult {
+    let status = Process::new("sh").arg("-c").arg(cmd).status()?;
+    if status.success() {
+        return Ok(());
+    }
+    use std::os::unix::process::ExitStatusExt;
+    Err(match (status.code(), status.signal()) {
+        (Some(code), _) => format!("exit status {code}").into(),
+        (None, Some(sig)) => format!("killed by signal {sig}").into(),
+        _ => "failed".into(),
+    })
+}
+
+/// Ends the process with exit 8 and one line if the probe is still running
+/// after `timeout`, however it is stuck. A thread, not a signal handler: a
+/// process blocked in a killable wait (a hung NFS or FUSE mount) is woken by
+/// `exit_group`, while a caught signal would wait for the call to return.
+fn arm_deadline(timeout: Duration, unit: &str) {
+    let line = format!(
+        "liveness: unit {unit}: probe timed out after {} ms\n",
+        timeout.as_millis()
+    );
+    let spawned = std::thread::Builder::new()
+        .name("deadline".into())
+        .stack_size(64 * 1024)
+        .spawn(move || {
+            std::thread::sleep(timeout);
+            let _ = std::io::stderr().write_all(line.as_bytes());
+            // Rust's buffered stdout is not flushed by exit(3), so a main
+            // thread holding its lock cannot block this.
+            std::process::exit(i32::from(ExitCode::Timeout.code()));
+        });
+    if let Err(e) = spawned {
+        log::warn!("cannot arm the probe deadline: {e}");
+    }
+    #[cfg(debug_assertions)]
+    test_stall();
+}
+
+/// Test seam, compiled into debug builds only: `LIVENESS_TEST_STALL_MS`
+/// makes the probe hang before reading state, so the tests can watch the
+/// deadline fire. Release binaries have no such variable.
+#[cfg(debug_assertions)]
+fn test_stall() {
+    if let Some(ms) = std::env::var("LIVENESS_TEST_STALL_MS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+    {
+        std::thread::sleep(Duration::from_millis(ms));
+    }
+}
+
+/// `LIVENESS_LOG=error|warn|info|debug` sends the library's log to stderr.
+fn init_logging() {
+    struct Stderr;
+    impl log::Log for Stderr {
+        fn enabled(&self, _: &log::Metadata<'_>) -> bool {
+            true
+        }
+        fn log(&self, record: &log::Record<'_>) {
+            let _ = writeln!(
+                std::io::stderr(),
+                "liveness: {}: {}",
+                record.level().as_str().to_lowercase(),
+                record.args()
+            );
+        }
+        fn flush(&self) {}
+    }
+    static LOGGER: Stderr = Stderr;
+    let Some(level) = std::env::var_os("LIVENESS_LOG") else {
+        return;
+    };
+    let level = match level.to_str() {
+        Some("error") => log::LevelFilter::Error,
+        Some("warn") => log::LevelFilter::Warn,
+        Some("info") => log::LevelFilter::Info,
+        Some("debug" | "trace") => log::LevelFilter::Debug,
+        _ => return,
+    };
+    if log::set_logger(&LOGGER).is_ok() {
+        log::set_max_level(level);
+    }
+}

@@ -1,0 +1,159 @@
+//! Process identity from `/proc`: start time, state and PID namespace.
+//!
+//! A pid alone does not identify a process: pids are recycled, and in a
+//! container the owner is often pid 1 or another small number that the next
+//! incarnation gets again. A pid plus its start time (field 22 of
+//! `/proc/<pid>/stat`, clock ticks since boot) does.
+
+use std::fs::File;
+use std::io::{self, Read};
+use std::sync::Mutex;
+
+/// What `/proc/<pid>/stat` tells us about a process.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct ProcStat {
+    /// Field 3: `R`, `S`, `D`, `Z`, ...
+    pub state: u8,
+    /// Field 22: start time in clock ticks since boot.
+    pub starttime: u64,
+}
+
+impl ProcStat {
+    /// A zombie (`Z`) or dead (`X`) task has exited; only its pid is left.
+    pub fn exited(&self) -> bool {
+        matches!(self.state, b'Z' | b'X' | b'x')
+    }
+}
+
+/// Parses a `/proc/<pid>/stat` line. The command name (field 2) may hold
+/// spaces and parentheses, so fields are counted after the *last* `)`.
+pub(crate) fn parse_stat(line: &[u8]) -> Option<ProcStat> {
+    let close = line.iter().rposition(|&b| b == b')')?;
+    let mut fields = line[close + 1..]
+        .split(|&b| b == b' ')
+        .filter(|f| !f.is_empty());
+    let state = *fields.next()?.first()?;
+    // Field 3 was `state`; field 22 is 19 further on.
+    let start = fields.nth(18)?;
+    let starttime = std::str::from_utf8(start).ok()?.trim().parse().ok()?;
+    Some(ProcStat { state, starttime })
+}
+
+/// Reads `/proc/<pid>/stat`. `Ok(None)` when there is no such process.
+pub(crate) fn read_stat(pid: u32) -> io::Result<Option<ProcStat>> {
+    read_stat_path(&format!("/proc/{pid}/stat"))
+}
+
+fn read_stat_path(path: &str) -> io::Result<Option<ProcStat>> {
+    let mut buf = [0u8; 1024];
+    let n = match File::open(path) {
+        Ok(mut f) => f.read(&mut buf)?,
+        Err(e) if matches!(e.raw_os_error(), Some(nix::libc::ENOENT | nix::libc::ESRCH)) => {
+            return Ok(None);
+        }
+        Err(e) => return Err(e),
+    };
+    parse_stat(&buf[..n])
+        .map(Some)
+        .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidData, format!("{path}: unparsable")))
+}
+
+/// Per-process facts, cached with the pid they were read for (a forked child
+/// must not reuse its parent's start time).
+static OWN: Mutex<Option<(u32, u64)>> = Mutex::new(None);
+
+/// Start time of the calling process.
+pub(crate) fn own_starttime() -> io::Result<u64> {
+    let pid = std::process::id();
+    let mut own = OWN.lock().unwrap_or_else(|p| p.into_inner());
+    if let Some((p, st)) = *own
+        && p == pid
+    {
+        return Ok(st);
+    }
+    let st = read_stat_path("/proc/self/stat")?
+        .ok_or_else(|| io::Error::new(io::ErrorKind::NotFound, "/proc/self/stat: missing"))?
+        .starttime;
+    *own = Some((pid, st));
+    Ok(st)
+}
+
+/// Start time of `pid`, or `None` when it is not running (or has exited).
+pub(crate) fn starttime_of(pid: u32) -> io::Result<Option<u64>> {
+    Ok(read_stat(pid)?.filter(|s| !s.exited()).map(|s| s.starttime))
+}
+
+/// Inode number of the caller's PID namespace (`/proc/self/ns/pid` reads
+/// `pid:[4026531836]`).
+pub(crate) fn own_pidns() -> io::Result<u64> {
+    pidns_of("/proc/self/ns/pid")
+}
+
+fn pidns_of(link: &str) -> io::Result<u64> {
+    let target = std::fs::read_link(link)?;
+    let s = target.to_string_lossy();
+    s.strip_prefix("pid:[")
+        .and_then(|r| r.strip_suffix(']'))
+        .and_then(|n| n.parse().ok())
+        .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidData, format!("{link}: {s}")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Fields are counted after the last `)`, so a command name with spaces
+    /// and parentheses cannot shift them.
+    #[test]
+    fn stat_parser_survives_hostile_command_names() {
+        let line = b"2333 (a) b) (c) S 2332 2333 1039 0 -1 4194368 119 68 0 0 0 0 0 0 20 0 1 0 504101 4730880 450\n";
+        assert_eq!(
+            parse_stat(line),
+            Some(ProcStat {
+                state: b'S',
+                starttime: 504_101
+            })
+        );
+        assert_eq!(parse_stat(b"1 (x) S 0 1"), None);
+        assert_eq!(parse_stat(b"garbage"), None);
+    }
+
+    /// Our own start time matches what /proc/<our pid>/stat says.
+    #[test]
+    fn own_starttime_matches_proc() {
+        let own = own_starttime().unwrap();
+        let by_pid = starttime_of(std::process::id()).unwrap();
+        assert_eq!(Some(own), by_pid);
+    }
+
+    /// A pid that cannot exist reads as "not running", not as an error.
+    #[test]
+    fn missing_pid_is_none() {
+        assert_eq!(read_stat(i32::MAX as u32).unwrap(), None);
+    }
+
+    /// The PID namespace inode is readable and non-zero.
+    #[test]
+    fn own_pidns_is_an_inode() {
+        assert!(own_pidns().unwrap() > 0);
+    }
+
+    /// Zombies count as exited.
+    #[test]
+    fn zombie_has_exited() {
+        assert!(
+            ProcStat {
+                state: b'Z',
+                starttime: 1
+            }
+            .exited()
+        );
+        assert!(
+            !ProcStat {
+                state: b'S',
+                starttime: 1
+            }
+            .exited()
+        );
+    }
+}

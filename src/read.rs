@@ -1,0 +1,232 @@
+//! Reading a unit's state: strict, symlink-proof, and fail-closed.
+//!
+//! Every reader (the probe, `status`, `wait`, the claim in `load`) goes
+//! through here, so they cannot disagree about what a file means.
+
+use std::io;
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+
+use crate::format::{self, Corruption};
+use crate::proc;
+use crate::sys;
+use crate::unit::Unit;
+
+/// A state file that cannot be trusted: which file, and why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Bad {
+    pub file: &'static str,
+    pub why: Corruption,
+}
+
+impl Bad {
+    pub(crate) fn new(file: &'static str, why: Corruption) -> Bad {
+        Bad { file, why }
+    }
+}
+
+/// Opening a unit directory.
+pub(crate) enum OpenUnit {
+    /// There is no `<rundir>/<unit>` (or no run directory).
+    Missing,
+    /// The path exists but is a symlink, not a directory, or unreadable.
+    Bad(Corruption),
+    /// An open descriptor on the unit directory.
+    Dir(OwnedFd),
+}
+
+fn corruption_of(e: &io::Error) -> Corruption {
+    match e.raw_os_error() {
+        Some(nix::libc::ELOOP) => Corruption::Symlink,
+        Some(nix::libc::ENOTDIR) => Corruption::NotDirectory,
+        Some(nix::libc::ENXIO | nix::libc::ENODEV) => Corruption::NotRegular,
+        _ => Corruption::Unreadable(sys::error_text(e)),
+    }
+}
+
+/// Opens `<rundir>/<unit>` without following a symlink.
+pub(crate) fn open_unit(unit: &Unit) -> OpenUnit {
+    match sys::open_dir(&unit.dir()) {
+        Ok(fd) => OpenUnit::Dir(fd),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => OpenUnit::Missing,
+        // ENOTDIR can also mean a component of the run directory is a file:
+        // tell the two apart so a typo in LIVENESS_RUNDIR reads as "missing".
+        Err(e) if e.raw_os_error() == Some(nix::libc::ENOTDIR) => {
+            match std::fs::symlink_metadata(unit.dir()) {
+                Ok(_) => OpenUnit::Bad(Corruption::NotDirectory),
+                Err(_) => OpenUnit::Missing,
+            }
+        }
+        Err(e) => OpenUnit::Bad(corruption_of(&e)),
+    }
+}
+
+/// Reads a whole state file of at most `limit` bytes. `Ok(None)` when it
+/// does not exist.
+pub(crate) fn read_file(
+    dir: BorrowedFd<'_>,
+    name: &'static str,
+    limit: usize,
+) -> Result<Option<Vec<u8>>, Bad> {
+    let mut file = match sys::open_read_at(dir, name) {
+        Ok(f) => f,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(Bad::new(name, corruption_of(&e))),
+    };
+    let st = sys::fstat(&file).map_err(|e| Bad::new(name, corruption_of(&e)))?;
+    if !sys::is_regular(&st) {
+        return Err(Bad::new(name, Corruption::NotRegular));
+    }
+    let mut buf = Vec::with_capacity(32);
+    match sys::read_limited(&mut file, &mut buf, limit) {
+        Ok(true) => Ok(Some(buf)),
+        Ok(false) => Err(Bad::new(name, Corruption::TooLarge)),
+        Err(e) => Err(Bad::new(name, corruption_of(&e))),
+    }
+}
+
+/// Reads and parses an optional state file.
+pub(crate) fn read_parsed<T>(
+    dir: BorrowedFd<'_>,
+    name: &'static str,
+    parse: impl FnOnce(&[u8]) -> Result<T, Corruption>,
+) -> Result<Option<T>, Bad> {
+    match read_file(dir, name, format::NUMBER_FILE_LIMIT)? {
+        None => Ok(None),
+        Some(bytes) => parse(&bytes).map(Some).map_err(|why| Bad::new(name, why)),
+    }
+}
+
+/// Whether a marker file (`ready`) is present: a regular file, not a link.
+pub(crate) fn marker(dir: BorrowedFd<'_>, name: &'static str) -> Result<bool, Bad> {
+    match sys::lstat_at(dir, name) {
+        Ok(st) if sys::is_regular(&st) => Ok(true),
+        Ok(st) if sys::is_symlink(&st) => Err(Bad::new(name, Corruption::Symlink)),
+        Ok(_) => Err(Bad::new(name, Corruption::NotRegular)),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(false),
+        Err(e) => Err(Bad::new(name, corruption_of(&e))),
+    }
+}
+
+/// The message file's first line, if there is a message.
+pub(crate) fn message(dir: BorrowedFd<'_>) -> Result<Option<String>, Bad> {
+    Ok(read_file(dir, format::MESSAGE, format::MESSAGE_FILE_LIMIT)?
+        .map(|b| format::parse_message(&b))
+        .filter(|m| !m.is_empty()))
+}
+
+/// Who the state says owns the unit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Owner {
+    pub pid: u32,
+    pub starttime: Option<u64>,
+    pub pidns: Option<u64>,
+}
+
+/// Reads `pid`, `starttime` and `pidns`. `Ok(None)` when there is no `pid`
+/// file (the unit is not loaded).
+pub(crate) fn owner(dir: BorrowedFd<'_>) -> Result<Option<Owner>, Bad> {
+    let Some(pid) = read_parsed(dir, format::PID, format::parse_pid)? else {
+        return Ok(None);
+    };
+    let starttime = read_parsed(dir, format::STARTTIME, format::parse_u63)?;
+    let pidns = read_parsed(dir, format::PIDNS, format::parse_u63)?;
+    Ok(Some(Owner {
+        pid,
+        starttime,
+        pidns,
+    }))
+}
+
+/// Whether the recorded owner is still the process that wrote the state.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Liveness {
+    Alive,
+    Gone(String),
+}
+
+/// What the caller already knows about the `lock` file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum LockKnown {
+    /// Nothing: test it (probes).
+    Unknown,
+    /// It was free a moment ago: the caller holds it now (a claim).
+    Free,
+    /// Another process holds it (a claim that found it taken).
+    Held,
+}
+
+/// Judges the owner: is `pid` still the process that claimed the unit?
+///
+/// 1. When the owner lives in our PID namespace (or we cannot tell), its
+///    `/proc/<pid>/stat` must exist, not be a zombie, and show the recorded
+///    start time.
+/// 2. The `lock` must not be free: a free lock means the process that
+///    claimed the unit has died. This is the only test that works from
+///    another container (another PID namespace), so an owner in another
+///    namespace is alive exactly when the lock is held.
+pub(crate) fn liveness(
+    dir: BorrowedFd<'_>,
+    owner: &Owner,
+    lock: LockKnown,
+) -> Result<Liveness, Bad> {
+    let same_ns = match (owner.pidns, proc::own_pidns()) {
+        (Some(theirs), Ok(ours)) => theirs == ours,
+        _ => true,
+    };
+    if same_ns {
+        let pid = owner.pid;
+        match proc::read_stat(pid) {
+            Ok(None) => return Ok(Liveness::Gone(format!("pid {pid} is not running"))),
+            Ok(Some(st)) if st.exited() => {
+                return Ok(Liveness::Gone(format!("pid {pid} has exited (zombie)")));
+            }
+            Ok(Some(st)) => {
+                if let Some(recorded) = owner.starttime
+                    && st.starttime != recorded
+                {
+                    return Ok(Liveness::Gone(format!(
+                        "pid {pid} was reused (start time {}, recorded {recorded})",
+                        st.starttime
+                    )));
+                }
+            }
+            // /proc is not readable: fall back on the lock alone.
+            Err(e) => log::debug!("cannot read /proc/{pid}/stat: {e}"),
+        }
+    }
+    let free = match lock {
+        LockKnown::Unknown => lock_state(dir)? == LockState::Free,
+        LockKnown::Free => !same_ns,
+        LockKnown::Held => false,
+    };
+    if free {
+        return Ok(Liveness::Gone("lock is free (the owner died)".into()));
+    }
+    Ok(Liveness::Alive)
+}
+
+/// The state of the `lock` file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum LockState {
+    Absent,
+    Held,
+    Free,
+}
+
+/// Tests the lock without waiting: a shared lock taken and dropped at once.
+pub(crate) fn lock_state(dir: BorrowedFd<'_>) -> Result<LockState, Bad> {
+    let file = match sys::open_read_at(dir, format::LOCK) {
+        Ok(f) => f,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(LockState::Absent),
+        Err(e) => return Err(Bad::new(format::LOCK, corruption_of(&e))),
+    };
+    let st = sys::fstat(file.as_fd()).map_err(|e| Bad::new(format::LOCK, corruption_of(&e)))?;
+    if !sys::is_regular(&st) {
+        return Err(Bad::new(format::LOCK, Corruption::NotRegular));
+    }
+    match file.try_lock_shared() {
+        Ok(()) => Ok(LockState::Free),
+        Err(std::fs::TryLockError::WouldBlock) => Ok(LockState::Held),
+        Err(std::fs::TryLockError::Error(e)) => Err(Bad::new(format::LOCK, corruption_of(&e))),
+    }
+}

@@ -1,0 +1,247 @@
+//! Thin `io::Result` wrappers around the system calls the crate makes.
+//!
+//! Everything above this module is safe Rust that speaks `io::Result`. State
+//! files are always reached relative to an open directory descriptor
+//! (`openat`, `renameat`, `unlinkat`), never through a path that could be
+//! swapped for a symlink between two calls, and opened with `O_NOFOLLOW`.
+
+use std::ffi::OsStr;
+use std::fs::File;
+use std::io::{self, Read};
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::path::Path;
+
+use nix::errno::Errno;
+use nix::fcntl::{AtFlags, OFlag};
+use nix::sys::stat::{FileStat, Mode, SFlag};
+use nix::unistd::UnlinkatFlags;
+
+/// Mode of every directory we create: state must be readable by a probe that
+/// runs as another user.
+pub(crate) const DIR_MODE: u32 = 0o755;
+/// Mode of every file we create.
+pub(crate) const FILE_MODE: u32 = 0o644;
+
+fn mode(bits: u32) -> Mode {
+    Mode::from_bits_truncate(bits as nix::libc::mode_t)
+}
+
+fn io_err(e: Errno) -> io::Error {
+    io::Error::from(e)
+}
+
+/// Opens a directory by path without following a symlink in its last
+/// component.
+pub(crate) fn open_dir(path: &Path) -> io::Result<OwnedFd> {
+    nix::fcntl::open(
+        path,
+        OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC,
+        Mode::empty(),
+    )
+    .map_err(io_err)
+}
+
+/// Opens the directory `name` inside `dir`, refusing symlinks.
+pub(crate) fn open_dir_at(dir: BorrowedFd<'_>, name: &str) -> io::Result<OwnedFd> {
+    nix::fcntl::openat(
+        dir,
+        name,
+        OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC,
+        Mode::empty(),
+    )
+    .map_err(io_err)
+}
+
+/// Creates the directory `name` inside `dir` with mode 0755 (whatever the
+/// umask). `AlreadyExists` is returned as an error for the caller to judge.
+pub(crate) fn mkdir_at(dir: BorrowedFd<'_>, name: &str) -> io::Result<()> {
+    nix::sys::stat::mkdirat(dir, name, mode(DIR_MODE)).map_err(io_err)?;
+    nix::sys::stat::fchmodat(
+        dir,
+        name,
+        mode(DIR_MODE),
+        nix::sys::stat::FchmodatFlags::NoFollowSymlink,
+    )
+    .or_else(|e| match e {
+        // Some kernels refuse AT_SYMLINK_NOFOLLOW for fchmodat; the directory
+        // we just made cannot be a symlink, so follow.
+        Errno::EOPNOTSUPP => nix::sys::stat::fchmodat(
+            dir,
+            name,
+            mode(DIR_MODE),
+            nix::sys::stat::FchmodatFlags::FollowSymlink,
+        ),
+        e => Err(e),
+    })
+    .map_err(io_err)
+}
+
+/// Opens `name` in `dir` for reading: no symlinks, no blocking on a FIFO, no
+/// controlling terminal. The caller must still check that it is a regular
+/// file.
+pub(crate) fn open_read_at(dir: BorrowedFd<'_>, name: &str) -> io::Result<File> {
+    nix::fcntl::openat(
+        dir,
+        name,
+        OFlag::O_RDONLY
+            | OFlag::O_NOFOLLOW
+            | OFlag::O_NONBLOCK
+            | OFlag::O_NOCTTY
+            | OFlag::O_CLOEXEC,
+        Mode::empty(),
+    )
+    .map(File::from)
+    .map_err(io_err)
+}
+
+/// Creates `name` in `dir` exclusively for writing, mode 0644 whatever the
+/// umask.
+pub(crate) fn create_excl_at(dir: BorrowedFd<'_>, name: &str) -> io::Result<File> {
+    let fd = nix::fcntl::openat(
+        dir,
+        name,
+        OFlag::O_WRONLY | OFlag::O_CREAT | OFlag::O_EXCL | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC,
+        mode(FILE_MODE),
+    )
+    .map_err(io_err)?;
+    nix::sys::stat::fchmod(&fd, mode(FILE_MODE)).map_err(io_err)?;
+    Ok(File::from(fd))
+}
+
+/// Opens (creating if needed) `name` in `dir` read-write, mode 0644, no
+/// symlinks. Used for the lock file.
+pub(crate) fn open_or_create_at(dir: BorrowedFd<'_>, name: &str) -> io::Result<File> {
+    let fd = nix::fcntl::openat(
+        dir,
+        name,
+        OFlag::O_RDWR | OFlag::O_CREAT | OFlag::O_NOFOLLOW | OFlag::O_NONBLOCK | OFlag::O_CLOEXEC,
+        mode(FILE_MODE),
+    )
+    .map_err(io_err)?;
+    let st = nix::sys::stat::fstat(&fd).map_err(io_err)?;
+    if !is_regular(&st) {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidData,
+            "not a regular file",
+        ));
+    }
+    if st.st_mode & 0o7777 != FILE_MODE as nix::libc::mode_t {
+        // Made under a restrictive umask: widen it so probes running as
+        // another user can test the lock. Not ours to change: leave it.
+        match nix::sys::stat::fchmod(&fd, mode(FILE_MODE)) {
+            Ok(()) | Err(Errno::EPERM) => {}
+            Err(e) => return Err(io_err(e)),
+        }
+    }
+    Ok(File::from(fd))
+}
+
+/// Atomically replaces `to` with `from`, both in `dir`.
+pub(crate) fn rename_at(dir: BorrowedFd<'_>, from: &str, to: &str) -> io::Result<()> {
+    nix::fcntl::renameat(dir, from, dir, to).map_err(io_err)
+}
+
+/// Removes the file `name` from `dir`.
+pub(crate) fn unlink_at(dir: BorrowedFd<'_>, name: &str) -> io::Result<()> {
+    nix::unistd::unlinkat(dir, name, UnlinkatFlags::NoRemoveDir).map_err(io_err)
+}
+
+/// `lstat` relative to `dir`.
+pub(crate) fn lstat_at(dir: BorrowedFd<'_>, name: &str) -> io::Result<FileStat> {
+    nix::sys::stat::fstatat(dir, name, AtFlags::AT_SYMLINK_NOFOLLOW).map_err(io_err)
+}
+
+/// `fstat` of an open descriptor.
+pub(crate) fn fstat(fd: impl AsFd) -> io::Result<FileStat> {
+    nix::sys::stat::fstat(fd).map_err(io_err)
+}
+
+pub(crate) fn is_regular(st: &FileStat) -> bool {
+    SFlag::from_bits_truncate(st.st_mode) & SFlag::S_IFMT == SFlag::S_IFREG
+}
+
+pub(crate) fn is_symlink(st: &FileStat) -> bool {
+    SFlag::from_bits_truncate(st.st_mode) & SFlag::S_IFMT == SFlag::S_IFLNK
+}
+
+/// Flushes the directory entry changes of `dir` to stable storage.
+pub(crate) fn fsync_dir(dir: BorrowedFd<'_>) -> io::Result<()> {
+    nix::unistd::fsync(dir).map_err(io_err)
+}
+
+/// Reads `file` into `buf`. Returns `Ok(false)` when it holds more than
+/// `limit` bytes.
+pub(crate) fn read_limited(file: &mut File, buf: &mut Vec<u8>, limit: usize) -> io::Result<bool> {
+    buf.clear();
+    let n = file.take(limit as u64 + 1).read_to_end(buf)?;
+    Ok(n <= limit)
+}
+
+/// Names in `dir`, without `.` and `..`.
+pub(crate) fn list_dir(dir: BorrowedFd<'_>) -> io::Result<Vec<std::ffi::OsString>> {
+    use std::os::unix::ffi::OsStrExt;
+    let fd = nix::fcntl::openat(
+        dir,
+        ".",
+        OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
+        Mode::empty(),
+    )
+    .map_err(io_err)?;
+    let mut d = nix::dir::Dir::from_fd(fd).map_err(io_err)?;
+    let mut out = Vec::new();
+    for entry in d.iter() {
+        let entry = entry.map_err(io_err)?;
+        let name = entry.file_name().to_bytes();
+        if name == b"." || name == b".." {
+            continue;
+        }
+        out.push(OsStr::from_bytes(name).to_os_string());
+    }
+    Ok(out)
+}
+
+/// Milliseconds of `CLOCK_BOOTTIME`: the clock `/proc/uptime` shows, shared by
+/// every container on the host and immune to wall-clock jumps.
+pub(crate) fn boottime_ms() -> io::Result<u64> {
+    let ts = nix::time::clock_gettime(nix::time::ClockId::CLOCK_BOOTTIME).map_err(io_err)?;
+    Ok(ts.tv_sec() as u64 * 1000 + ts.tv_nsec() as u64 / 1_000_000)
+}
+
+/// Milliseconds of `CLOCK_MONOTONIC_COARSE`: a few nanoseconds to read, a few
+/// milliseconds of resolution; used only to rate-limit.
+pub(crate) fn coarse_monotonic_ms() -> u64 {
+    match nix::time::clock_gettime(nix::time::ClockId::CLOCK_MONOTONIC_COARSE) {
+        Ok(ts) => ts.tv_sec() as u64 * 1000 + ts.tv_nsec() as u64 / 1_000_000,
+        // Cannot fail on Linux; if it ever did, never rate-limit.
+        Err(_) => 0,
+    }
+}
+
+/// The kernel's host name (`uname(2)`).
+pub(crate) fn hostname() -> io::Result<String> {
+    let name = nix::unistd::gethostname().map_err(io_err)?;
+    name.into_string()
+        .map_err(|_| io::Error::new(io::ErrorKind::InvalidData, "host name is not UTF-8"))
+}
+
+/// Whether a process with this pid exists (in our PID namespace), as far as
+/// `kill(pid, 0)` can tell: `EPERM` means it exists but is not ours.
+pub(crate) fn pid_exists(pid: u32) -> bool {
+    let Ok(raw) = i32::try_from(pid) else {
+        return false;
+    };
+    match nix::sys::signal::kill(nix::unistd::Pid::from_raw(raw), None) {
+        Ok(()) | Err(Errno::EPERM) => true,
+        Err(_) => false,
+    }
+}
+
+/// The text of an OS error without Rust's ` (os error N)` suffix, for
+/// one-line messages.
+pub(crate) fn error_text(e: &io::Error) -> String {
+    let s = e.to_string();
+    match s.find(" (os error ") {
+        Some(i) => s[..i].to_owned(),
+        None => s,
+    }
+}

@@ -1,0 +1,269 @@
+//! Unit names and where their state lives.
+
+use std::ffi::OsString;
+use std::path::{Path, PathBuf};
+
+use crate::error::{Error, ErrorKind, Result};
+
+/// Environment variable naming the unit (as in the original module).
+pub const UNIT_ENV: &str = "LIVENESS_UNIT_NAME";
+/// Environment variable naming the directory that holds the units.
+pub const RUNDIR_ENV: &str = "LIVENESS_RUNDIR";
+/// The default run directory.
+pub const DEFAULT_RUNDIR: &str = "/run";
+/// The longest unit name: the longest host name.
+pub const MAX_UNIT_LEN: usize = 253;
+
+/// A validated unit: a name and the run directory that holds it.
+///
+/// State lives in `<rundir>/<name>/`. A name is 1 to 253 characters of
+/// `[A-Za-z0-9._-]` and is neither `.` nor `..`, so it can never leave the
+/// run directory.
+///
+/// # Examples
+///
+/// ```
+/// use liveness::Unit;
+///
+/// let unit = Unit::new("worker", "/run")?;
+/// assert_eq!(unit.dir(), std::path::Path::new("/run/worker"));
+/// assert!(Unit::new("../etc", "/run").is_err());
+/// # Ok::<(), liveness::Error>(())
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Unit {
+    name: String,
+    rundir: PathBuf,
+}
+
+impl Unit {
+    /// A unit called `name` under `rundir`.
+    ///
+    /// # Errors
+    ///
+    /// [`ErrorKind::InvalidUnit`] when `name` is not a valid unit name, or
+    /// when `rundir` is empty.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let unit = liveness::Unit::new("api-1.prod", "/tmp/run")?;
+    /// assert_eq!(unit.name(), "api-1.prod");
+    /// # Ok::<(), liveness::Error>(())
+    /// ```
+    pub fn new(name: impl Into<String>, rundir: impl Into<PathBuf>) -> Result<Unit> {
+        let name = name.into();
+        validate_unit_name(&name)?;
+        let rundir = rundir.into();
+        if rundir.as_os_str().is_empty() {
+            return Err(Error::new(
+                ErrorKind::InvalidUnit,
+                "run directory",
+                "must not be empty",
+            ));
+        }
+        Ok(Unit { name, rundir })
+    }
+
+    /// The unit the environment names: `LIVENESS_UNIT_NAME`, else the host
+    /// name, under `LIVENESS_RUNDIR`, else `/run`. An empty variable counts
+    /// as unset, as `${VAR:-default}` does in the shell probe.
+    ///
+    /// # Errors
+    ///
+    /// [`ErrorKind::InvalidUnit`] when the name is invalid, and
+    /// [`ErrorKind::Io`] when the host name cannot be read.
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// let unit = liveness::Unit::from_env()?;
+    /// println!("state in {}", unit.dir().display());
+    /// # Ok::<(), liveness::Error>(())
+    /// ```
+    pub fn from_env() -> Result<Unit> {
+        Unit::resolve(None, None)
+    }
+
+    /// Like [`Unit::from_env`], with explicit values taking precedence over
+    /// the environment (what command-line flags do).
+    ///
+    /// # Errors
+    ///
+    /// As [`Unit::from_env`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let unit = liveness::Unit::resolve(Some("web"), Some("/tmp/run".as_ref()))?;
+    /// assert_eq!(unit.dir(), std::path::Path::new("/tmp/run/web"));
+    /// # Ok::<(), liveness::Error>(())
+    /// ```
+    pub fn resolve(name: Option<&str>, rundir: Option<&Path>) -> Result<Unit> {
+        let name = match name {
+            Some(n) => n.to_owned(),
+            None => default_name()?,
+        };
+        let rundir = match rundir {
+            Some(d) => d.to_path_buf(),
+            None => default_rundir(),
+        };
+        Unit::new(name, rundir)
+    }
+
+    /// The unit's name.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// assert_eq!(liveness::Unit::new("w", "/run")?.name(), "w");
+    /// # Ok::<(), liveness::Error>(())
+    /// ```
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The directory that holds every unit.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// assert_eq!(liveness::Unit::new("w", "/run")?.rundir(), std::path::Path::new("/run"));
+    /// # Ok::<(), liveness::Error>(())
+    /// ```
+    pub fn rundir(&self) -> &Path {
+        &self.rundir
+    }
+
+    /// The unit's own directory, `<rundir>/<name>`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// assert_eq!(liveness::Unit::new("w", "/run")?.dir(), std::path::Path::new("/run/w"));
+    /// # Ok::<(), liveness::Error>(())
+    /// ```
+    pub fn dir(&self) -> PathBuf {
+        self.rundir.join(&self.name)
+    }
+
+    /// The path of one state file of this unit.
+    pub(crate) fn file(&self, name: &str) -> PathBuf {
+        self.dir().join(name)
+    }
+}
+
+/// Checks a unit name: 1 to 253 characters of `[A-Za-z0-9._-]`, not `.` or
+/// `..`.
+///
+/// # Errors
+///
+/// [`ErrorKind::InvalidUnit`], saying what is wrong.
+///
+/// # Examples
+///
+/// ```
+/// assert!(liveness::validate_unit_name("worker-2").is_ok());
+/// assert!(liveness::validate_unit_name("a/b").is_err());
+/// assert!(liveness::validate_unit_name("..").is_err());
+/// ```
+pub fn validate_unit_name(name: &str) -> Result<()> {
+    let refuse = |why: &str| {
+        Err(Error::new(
+            ErrorKind::InvalidUnit,
+            format!("unit name {name:?}"),
+            why,
+        ))
+    };
+    if name.is_empty() {
+        return refuse("must not be empty");
+    }
+    if name.len() > MAX_UNIT_LEN {
+        return refuse("longer than 253 characters");
+    }
+    if name == "." || name == ".." {
+        return refuse("must not be '.' or '..'");
+    }
+    if let Some(c) = name
+        .chars()
+        .find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-')))
+    {
+        return refuse(&format!(
+            "character {c:?} is not allowed (use A-Z a-z 0-9 . _ -)"
+        ));
+    }
+    Ok(())
+}
+
+fn non_empty_env(key: &str) -> Option<OsString> {
+    std::env::var_os(key).filter(|v| !v.is_empty())
+}
+
+/// `LIVENESS_UNIT_NAME`, else the host name.
+fn default_name() -> Result<String> {
+    match non_empty_env(UNIT_ENV) {
+        Some(v) => v.into_string().map_err(|v| {
+            Error::new(
+                ErrorKind::InvalidUnit,
+                format!("unit name {v:?} (from {UNIT_ENV})"),
+                "not UTF-8",
+            )
+        }),
+        None => {
+            crate::sys::hostname().map_err(|e| Error::io(Path::new("/proc/sys/kernel/hostname"), e))
+        }
+    }
+}
+
+/// `LIVENESS_RUNDIR`, else `/run`.
+fn default_rundir() -> PathBuf {
+    non_empty_env(RUNDIR_ENV)
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(DEFAULT_RUNDIR))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Names that could leave the run directory, or are not portable, are
+    /// refused with a reason; good names pass.
+    #[test]
+    fn unit_names() {
+        for good in [
+            "a",
+            "worker",
+            "api-1.prod_2",
+            "..a",
+            ".hidden",
+            &"x".repeat(253),
+        ] {
+            assert!(validate_unit_name(good).is_ok(), "{good}");
+        }
+        for bad in [
+            "",
+            ".",
+            "..",
+            "a/b",
+            "/etc",
+            "../x",
+            "a b",
+            "a\nb",
+            "é",
+            "a\0b",
+            &"x".repeat(254),
+        ] {
+            let err = validate_unit_name(bad).unwrap_err();
+            assert_eq!(err.kind(), ErrorKind::InvalidUnit, "{bad:?}");
+        }
+    }
+
+    /// An empty run directory is refused.
+    #[test]
+    fn empty_rundir_is_refused() {
+        assert_eq!(
+            Unit::new("a", "").unwrap_err().kind(),
+            ErrorKind::InvalidUnit
+        );
+    }
+}
