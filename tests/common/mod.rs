@@ -1,0 +1,260 @@
+//! Shared harness for the integration tests: the binary, the shell probe,
+//! helper programs, scratch run directories, deadline polling, loud skips,
+//! and process-tree cleanup.
+//!
+//! Every file in `tests/` that needs it says `mod common;`. Functions here
+//! only grow; each says which tests rely on it.
+
+#![allow(dead_code)]
+
+use std::ffi::OsStr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+/// The `liveness` binary under test.
+pub fn bin() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_liveness"))
+}
+
+/// A file of the repository (e.g. `scripts/health.sh`).
+pub fn repo(path: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join(path)
+}
+
+/// An example program (`examples/<name>.rs`), which `cargo test` builds
+/// next to the test binaries: `target/<profile>/examples/<name>`.
+pub fn example(name: &str) -> PathBuf {
+    let exe = std::env::current_exe().expect("current_exe");
+    let profile_dir = exe
+        .parent()
+        .and_then(Path::parent)
+        .expect("target/<profile>/deps/<test>");
+    let path = profile_dir.join("examples").join(name);
+    assert!(
+        path.exists(),
+        "{} is missing: examples are built by `cargo test`",
+        path.display()
+    );
+    path
+}
+
+/// Whether this run is CI (`CI=true`), where nothing may be skipped.
+pub fn in_ci() -> bool {
+    std::env::var("CI").is_ok_and(|v| v == "true" || v == "1")
+}
+
+/// Skips the calling test loudly when `ok` is false — and fails it instead
+/// in CI, where every prerequisite is installed and the tests run as root.
+/// Returns whether the test should go on.
+#[must_use]
+pub fn require(ok: bool, test: &str, what: &str) -> bool {
+    if ok {
+        return true;
+    }
+    assert!(!in_ci(), "{test}: {what} is required in CI");
+    eprintln!("\n*** SKIPPED {test}: needs {what} ***\n");
+    false
+}
+
+/// Whether the tests run as root (tmpfs mounts, PID namespaces, setpriv).
+pub fn is_root() -> bool {
+    nix::unistd::geteuid().is_root()
+}
+
+/// Whether `program` is on `PATH`.
+pub fn have(program: &str) -> bool {
+    std::env::var_os("PATH").is_some_and(|paths| {
+        std::env::split_paths(&paths).any(|d| {
+            let p = d.join(program);
+            std::fs::metadata(&p).is_ok_and(|m| m.is_file())
+        })
+    })
+}
+
+/// A shell that runs `scripts/health.sh`.
+#[derive(Debug, Clone)]
+pub struct Shell {
+    pub name: &'static str,
+    pub argv: &'static [&'static str],
+}
+
+/// dash, busybox sh and bash: each must be installed (in CI) or is skipped
+/// loudly.
+pub fn shells(test: &str) -> Vec<Shell> {
+    let all = [
+        Shell {
+            name: "dash",
+            argv: &["dash"],
+        },
+        Shell {
+            name: "busybox sh",
+            argv: &["busybox", "sh"],
+        },
+        Shell {
+            name: "bash",
+            argv: &["bash"],
+        },
+    ];
+    all.into_iter()
+        .filter(|s| require(have(s.argv[0]), test, s.argv[0]))
+        .collect()
+}
+
+/// A finished command: exit code, stdout, stderr.
+#[derive(Debug, Clone)]
+pub struct Ran {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl From<Output> for Ran {
+    fn from(o: Output) -> Ran {
+        use std::os::unix::process::ExitStatusExt;
+        Ran {
+            code: o
+                .status
+                .code()
+                .unwrap_or_else(|| 128 + o.status.signal().unwrap_or(0)),
+            stdout: String::from_utf8_lossy(&o.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&o.stderr).into_owned(),
+        }
+    }
+}
+
+/// A scratch run directory, removed on drop.
+pub struct Rundir {
+    pub tmp: tempfile::TempDir,
+}
+
+impl Rundir {
+    pub fn new() -> Rundir {
+        Rundir {
+            tmp: tempfile::Builder::new()
+                .prefix("liveness-test-")
+                .tempdir()
+                .expect("tempdir"),
+        }
+    }
+
+    pub fn path(&self) -> &Path {
+        self.tmp.path()
+    }
+
+    pub fn unit_dir(&self, unit: &str) -> PathBuf {
+        self.path().join(unit)
+    }
+
+    /// Writes a state file by hand (creating the unit directory).
+    pub fn write(&self, unit: &str, file: &str, bytes: &[u8]) {
+        let dir = self.unit_dir(unit);
+        std::fs::create_dir_all(&dir).expect("mkdir");
+        std::fs::write(dir.join(file), bytes).expect("write");
+    }
+
+    pub fn read(&self, unit: &str, file: &str) -> Option<Vec<u8>> {
+        std::fs::read(self.unit_dir(unit).join(file)).ok()
+    }
+
+    /// `liveness ARGS` with this run directory and `unit` in the
+    /// environment.
+    pub fn liveness<S: AsRef<OsStr>>(&self, unit: &str, args: &[S]) -> Ran {
+        self.command(unit, bin(), args).output().expect("run liveness").into()
+    }
+
+    /// `SHELL scripts/health.sh ARGS` with this run directory and `unit` in
+    /// the environment.
+    pub fn health_sh<S: AsRef<OsStr>>(&self, shell: &Shell, unit: &str, args: &[S]) -> Ran {
+        let mut cmd = self.command(unit, shell.argv[0], &shell.argv[1..]);
+        cmd.arg(repo("scripts/health.sh")).args(args);
+        cmd.output().expect("run health.sh").into()
+    }
+
+    /// A command with `LIVENESS_RUNDIR` and `LIVENESS_UNIT_NAME` set, stdin
+    /// closed.
+    pub fn command<P: AsRef<OsStr>, S: AsRef<OsStr>>(
+        &self,
+        unit: &str,
+        program: P,
+        args: &[S],
+    ) -> Command {
+        let mut cmd = Command::new(program);
+        cmd.args(args)
+            .env("LIVENESS_RUNDIR", self.path())
+            .env("LIVENESS_UNIT_NAME", unit)
+            .env_remove("LIVENESS_LOG")
+            .stdin(Stdio::null());
+        cmd
+    }
+}
+
+/// Polls `cond` until it holds or `timeout` passes. Returns whether it held.
+/// Tests assert on this, never on a bare sleep.
+pub fn wait_until(timeout: Duration, mut cond: impl FnMut() -> bool) -> bool {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if cond() {
+            return true;
+        }
+        if Instant::now() >= deadline {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
+/// A generous bound for things that take milliseconds: far above any
+/// expected latency on a loaded 2-core machine, so it fails only when the
+/// thing never happens.
+pub const PATIENCE: Duration = Duration::from_secs(20);
+
+/// A child process started in its own process group, whose whole group is
+/// SIGKILLed and reaped on drop, whatever the test did.
+pub struct Tree {
+    pub child: Child,
+}
+
+impl Tree {
+    /// Spawns `cmd` as the leader of a new process group.
+    pub fn spawn(cmd: &mut Command) -> Tree {
+        use std::os::unix::process::CommandExt;
+        let child = cmd.process_group(0).spawn().expect("spawn");
+        Tree { child }
+    }
+
+    pub fn pid(&self) -> i32 {
+        self.child.id() as i32
+    }
+
+    /// Sends `sig` to the leader only.
+    pub fn signal(&self, sig: nix::sys::signal::Signal) {
+        let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(self.pid()), sig);
+    }
+
+    /// Waits for the leader to exit, up to `timeout`.
+    pub fn wait_timeout(&mut self, timeout: Duration) -> Option<std::process::ExitStatus> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Ok(Some(st)) = self.child.try_wait() {
+                return Some(st);
+            }
+            if Instant::now() >= deadline {
+                return None;
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    }
+}
+
+impl Drop for Tree {
+    fn drop(&mut self) {
+        // ESRCH (already gone) is fine.
+        let _ = nix::sys::signal::killpg(
+            nix::unistd::Pid::from_raw(self.pid()),
+            nix::sys::signal::Signal::SIGKILL,
+        );
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
