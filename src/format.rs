@@ -45,7 +45,7 @@ pub(crate) const MAX_U63: u64 = i64::MAX as u64;
 pub const MAX_MESSAGE: usize = 512;
 /// Size limit of a numeric state file when reading.
 pub(crate) const NUMBER_FILE_LIMIT: usize = 64;
-/// Size limit of a message file when reading (we read only the first line).
+/// How much of a message file a reader looks at (it uses the first line).
 pub(crate) const MESSAGE_FILE_LIMIT: usize = 4096;
 
 /// Why a state file cannot be trusted. The words are shared with

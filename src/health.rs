@@ -1012,16 +1012,20 @@ pub(crate) fn open_unit_dir(unit: &Unit) -> Result<OwnedFd> {
         Err(e) => return Err(Error::io(&unit.dir(), e)),
     }
     sys::open_dir_at(parent.as_fd(), unit.name()).map_err(|e| match e.raw_os_error() {
-        Some(nix::libc::ELOOP) => Error::new(
-            ErrorKind::Corrupt,
-            unit.dir().display().to_string(),
-            "is a symlink",
-        ),
-        Some(nix::libc::ENOTDIR) => Error::new(
-            ErrorKind::Corrupt,
-            unit.dir().display().to_string(),
-            "is not a directory",
-        ),
+        // O_DIRECTORY|O_NOFOLLOW on a symlink fails with ENOTDIR or ELOOP.
+        Some(nix::libc::ELOOP | nix::libc::ENOTDIR) => {
+            let symlink =
+                sys::lstat_at(parent.as_fd(), unit.name()).is_ok_and(|st| sys::is_symlink(&st));
+            Error::new(
+                ErrorKind::Corrupt,
+                unit.dir().display().to_string(),
+                if symlink {
+                    "is a symlink"
+                } else {
+                    "is not a directory"
+                },
+            )
+        }
         _ => Error::io(&unit.dir(), e),
     })
 }

@@ -395,7 +395,9 @@ impl Probe {
                 None => Ok(()),
             };
         };
-        let now = sys::boottime_ms().map_err(|e| {
+        // Truncated to the 10 ms of /proc/uptime, the clock health.sh reads,
+        // so that both probes judge the same age the same way.
+        let now = sys::boottime_ms().map(|ms| ms / 10 * 10).map_err(|e| {
             let why = Corruption::Unreadable(format!("clock: {}", sys::error_text(&e)));
             corrupt(Bad::new(format::HEARTBEAT, why))
         })?;

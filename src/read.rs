@@ -48,10 +48,12 @@ pub(crate) fn open_unit(unit: &Unit) -> OpenUnit {
     match sys::open_dir(&unit.dir()) {
         Ok(fd) => OpenUnit::Dir(fd),
         Err(e) if e.kind() == io::ErrorKind::NotFound => OpenUnit::Missing,
-        // ENOTDIR can also mean a component of the run directory is a file:
-        // tell the two apart so a typo in LIVENESS_RUNDIR reads as "missing".
+        // O_DIRECTORY|O_NOFOLLOW on a symlink fails with ENOTDIR, and so
+        // does a run directory path through a file: lstat tells them apart
+        // (a typo in LIVENESS_RUNDIR reads as "missing").
         Err(e) if e.raw_os_error() == Some(nix::libc::ENOTDIR) => {
             match std::fs::symlink_metadata(unit.dir()) {
+                Ok(m) if m.file_type().is_symlink() => OpenUnit::Bad(Corruption::Symlink),
                 Ok(_) => OpenUnit::Bad(Corruption::NotDirectory),
                 Err(_) => OpenUnit::Missing,
             }
@@ -67,7 +69,21 @@ pub(crate) fn read_file(
     name: &'static str,
     limit: usize,
 ) -> Result<Option<Vec<u8>>, Bad> {
-    let mut file = match sys::open_read_at(dir, name) {
+    let Some(mut file) = open_regular(dir, name)? else {
+        return Ok(None);
+    };
+    let mut buf = Vec::with_capacity(32);
+    match sys::read_limited(&mut file, &mut buf, limit) {
+        Ok(true) => Ok(Some(buf)),
+        Ok(false) => Err(Bad::new(name, Corruption::TooLarge)),
+        Err(e) => Err(Bad::new(name, corruption_of(&e))),
+    }
+}
+
+/// Opens a state file that must be a regular file. `Ok(None)` when it does
+/// not exist.
+fn open_regular(dir: BorrowedFd<'_>, name: &'static str) -> Result<Option<std::fs::File>, Bad> {
+    let file = match sys::open_read_at(dir, name) {
         Ok(f) => f,
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
         Err(e) => return Err(Bad::new(name, corruption_of(&e))),
@@ -76,12 +92,7 @@ pub(crate) fn read_file(
     if !sys::is_regular(&st) {
         return Err(Bad::new(name, Corruption::NotRegular));
     }
-    let mut buf = Vec::with_capacity(32);
-    match sys::read_limited(&mut file, &mut buf, limit) {
-        Ok(true) => Ok(Some(buf)),
-        Ok(false) => Err(Bad::new(name, Corruption::TooLarge)),
-        Err(e) => Err(Bad::new(name, corruption_of(&e))),
-    }
+    Ok(Some(file))
 }
 
 /// Reads and parses an optional state file.
@@ -107,11 +118,19 @@ pub(crate) fn marker(dir: BorrowedFd<'_>, name: &'static str) -> Result<bool, Ba
     }
 }
 
-/// The message file's first line, if there is a message.
+/// The message file's first line, if there is a message. Only the first
+/// 4 KiB are read; a long or multi-line message is still a message.
 pub(crate) fn message(dir: BorrowedFd<'_>) -> Result<Option<String>, Bad> {
-    Ok(read_file(dir, format::MESSAGE, format::MESSAGE_FILE_LIMIT)?
-        .map(|b| format::parse_message(&b))
-        .filter(|m| !m.is_empty()))
+    use std::io::Read;
+    let Some(file) = open_regular(dir, format::MESSAGE)? else {
+        return Ok(None);
+    };
+    let mut buf = Vec::with_capacity(128);
+    file.take(format::MESSAGE_FILE_LIMIT as u64)
+        .read_to_end(&mut buf)
+        .map_err(|e| Bad::new(format::MESSAGE, corruption_of(&e)))?;
+    let msg = format::parse_message(&buf);
+    Ok((!msg.is_empty()).then_some(msg))
 }
 
 /// Who the state says owns the unit.

@@ -108,13 +108,15 @@ pub(crate) fn create_excl_at(dir: BorrowedFd<'_>, name: &str) -> io::Result<File
     Ok(File::from(fd))
 }
 
-/// Opens (creating if needed) `name` in `dir` read-write, mode 0644, no
-/// symlinks. Used for the lock file.
+/// Opens (creating if needed) `name` in `dir`, mode 0644, no symlinks. Used
+/// for the lock file: `flock` needs no write access, and a descriptor open
+/// for reading only does not keep the file system from being remounted
+/// read-only.
 pub(crate) fn open_or_create_at(dir: BorrowedFd<'_>, name: &str) -> io::Result<File> {
     let fd = nix::fcntl::openat(
         dir,
         name,
-        OFlag::O_RDWR | OFlag::O_CREAT | OFlag::O_NOFOLLOW | OFlag::O_NONBLOCK | OFlag::O_CLOEXEC,
+        OFlag::O_RDONLY | OFlag::O_CREAT | OFlag::O_NOFOLLOW | OFlag::O_NONBLOCK | OFlag::O_CLOEXEC,
         mode(FILE_MODE),
     )
     .map_err(io_err)?;
