@@ -6,6 +6,7 @@
 //! only grow; each says which tests rely on it.
 
 #![allow(dead_code)]
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a test reports failure by panicking
 
 use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
@@ -33,7 +34,8 @@ pub fn example(name: &str) -> PathBuf {
     let path = profile_dir.join("examples").join(name);
     assert!(
         path.exists(),
-        "{} is missing: examples are built by `cargo test`",
+        "{} is missing: a plain `cargo test` builds the examples; \
+         with `--test NAME`, run `cargo build --examples` first",
         path.display()
     );
     path
@@ -160,7 +162,10 @@ impl Rundir {
     /// `liveness ARGS` with this run directory and `unit` in the
     /// environment.
     pub fn liveness<S: AsRef<OsStr>>(&self, unit: &str, args: &[S]) -> Ran {
-        self.command(unit, bin(), args).output().expect("run liveness").into()
+        self.command(unit, bin(), args)
+            .output()
+            .expect("run liveness")
+            .into()
     }
 
     /// `SHELL scripts/health.sh ARGS` with this run directory and `unit` in
