@@ -1,7 +1,7 @@
 #!/bin/sh
 # Runs every check CI runs, in order: formatting, lints, all tests (unit,
 # integration, doctests; the shell probe under dash, busybox sh and bash),
-# a lint of every shell script, and the static release build.
+# rustdoc, a lint of every shell script, and the static release build.
 #
 # Prerequisites on Debian: cargo (with rustfmt and clippy), dash, busybox,
 # bash, shellcheck, util-linux. `.ci/run` installs them. Tests that need root
@@ -32,6 +32,9 @@ cargo clippy --all-targets --all-features -- -D warnings
 
 step "cargo test --all-features"
 cargo test --all-features
+
+step "cargo doc (warnings are errors)"
+RUSTDOCFLAGS="-D warnings" cargo doc --no-deps --all-features
 
 step "shellcheck"
 scripts=$(grep -rlE '^#!(/usr/bin/env |/bin/)(ba)?sh' --exclude-dir=target --exclude-dir=.git . | sort)

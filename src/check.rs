@@ -7,6 +7,19 @@ use crate::error::{Error, ErrorKind, Result};
 /// What a check returns: `Ok(())`, or an error whose `Display` is the
 /// reason. Any error type converts with `?`, and a `&str` or `String` with
 /// `.into()`.
+///
+/// # Examples
+///
+/// ```
+/// fn config_present() -> liveness::CheckResult {
+///     std::fs::metadata("/")?;
+///     if std::env::var_os("PATH").is_none() {
+///         return Err("PATH is not set".into());
+///     }
+///     Ok(())
+/// }
+/// assert!(config_present().is_ok());
+/// ```
 pub type CheckResult = std::result::Result<(), Box<dyn std::error::Error + Send + Sync>>;
 
 /// A named sanity check, run by [`Health::load`](crate::Health::load) before

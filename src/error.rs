@@ -12,6 +12,18 @@ use std::path::Path;
 /// The class of an [`Error`], stable enough to branch on.
 ///
 /// The binary maps each kind to a documented exit code.
+///
+/// # Examples
+///
+/// ```
+/// let dir = tempfile::tempdir()?;
+/// let h = liveness::Health::builder().unit("u").rundir(dir.path()).build()?;
+/// match h.set(0) {
+///     Err(e) if e.kind() == liveness::ErrorKind::NotLoaded => {} // load first
+///     other => panic!("{other:?}"),
+/// }
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum ErrorKind {
@@ -193,6 +205,15 @@ impl From<Error> for io::Error {
 }
 
 /// `Result` with this crate's [`Error`].
+///
+/// # Examples
+///
+/// ```
+/// fn unit() -> liveness::Result<liveness::Unit> {
+///     liveness::Unit::new("api", "/run")
+/// }
+/// assert!(unit().is_ok());
+/// ```
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 #[cfg(test)]

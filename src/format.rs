@@ -42,6 +42,18 @@ pub(crate) const MAX_STAMP_MS: u64 = 999_999_999_999_999;
 pub(crate) const MAX_U63: u64 = i64::MAX as u64;
 /// Longest message we write, in bytes; longer ones are cut at a character
 /// boundary.
+///
+/// # Examples
+///
+/// ```
+/// let dir = tempfile::tempdir()?;
+/// let h = liveness::Health::builder().unit("u").rundir(dir.path()).build()?;
+/// h.load()?;
+/// h.set_with_message(1, &"x".repeat(10_000))?;
+/// let written = std::fs::read(dir.path().join("u/message"))?;
+/// assert_eq!(written.len(), liveness::MAX_MESSAGE + 1); // and a newline
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 pub const MAX_MESSAGE: usize = 512;
 /// Size limit of a numeric state file when reading.
 pub(crate) const NUMBER_FILE_LIMIT: usize = 64;
@@ -51,7 +63,7 @@ pub(crate) const MESSAGE_FILE_LIMIT: usize = 4096;
 /// Why a state file cannot be trusted. The words are shared with
 /// `health.sh`, which prints the same ones.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Corruption {
+pub(crate) enum Corruption {
     /// The path is a symbolic link; we never follow them.
     Symlink,
     /// A directory, FIFO, socket or device where a regular file belongs.

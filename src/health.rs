@@ -852,8 +852,14 @@ impl Health {
     /// owner. An attached process removes only the first four; its
     /// supervisor owns the rest.
     ///
-    /// Idempotent; also done when the handle drops. A forked child's copy
-    /// of the handle never resets its parent's unit.
+    /// A reporter ([`open`](Health::open)) removes the owner's identity too
+    /// only when no live process holds the lock (a shell job registered with
+    /// `liveness load --pid`); under a live supervisor it removes the first
+    /// four files only.
+    ///
+    /// Idempotent; also done when an owner's or supervised process's handle
+    /// drops. A forked child's copy of the handle never resets its parent's
+    /// unit.
     ///
     /// # Errors
     ///

@@ -138,7 +138,7 @@ mod unit;
 pub use crate::{
     check::{Check, CheckResult},
     error::{Error, ErrorKind, Result},
-    format::{Corruption, MAX_MESSAGE},
+    format::MAX_MESSAGE,
     global::{
         beat, load, load_with, not_ready, ready, register, register_check, reset, set,
         set_heartbeat, set_with_message,

@@ -6,12 +6,38 @@ use std::path::{Path, PathBuf};
 use crate::error::{Error, ErrorKind, Result};
 
 /// Environment variable naming the unit (as in the original module).
+///
+/// # Examples
+///
+/// ```
+/// assert_eq!(liveness::UNIT_ENV, "LIVENESS_UNIT_NAME");
+/// ```
 pub const UNIT_ENV: &str = "LIVENESS_UNIT_NAME";
 /// Environment variable naming the directory that holds the units.
+///
+/// # Examples
+///
+/// ```
+/// assert_eq!(liveness::RUNDIR_ENV, "LIVENESS_RUNDIR");
+/// ```
 pub const RUNDIR_ENV: &str = "LIVENESS_RUNDIR";
 /// The default run directory.
+///
+/// # Examples
+///
+/// ```
+/// assert_eq!(liveness::DEFAULT_RUNDIR, "/run");
+/// ```
 pub const DEFAULT_RUNDIR: &str = "/run";
 /// The longest unit name: the longest host name.
+///
+/// # Examples
+///
+/// ```
+/// let longest = "x".repeat(liveness::MAX_UNIT_LEN);
+/// assert!(liveness::validate_unit_name(&longest).is_ok());
+/// assert!(liveness::validate_unit_name(&format!("{longest}x")).is_err());
+/// ```
 pub const MAX_UNIT_LEN: usize = 253;
 
 /// A validated unit: a name and the run directory that holds it.
