@@ -1,0 +1,492 @@
+//! `cargo bench`: what the probes, writes and the supervisor cost, as ratios
+//! against a baseline measured in the same run.
+//!
+//! ```text
+//! cargo bench --bench bench -- [--runs N] [--quiet-only] [--only SECTION]...
+//! ```
+//!
+//! Sections: `probe`, `write`, `scale` (and those added by later work).
+//! Every section runs twice, on the quiet machine and with one busy thread
+//! per CPU, unless `--quiet-only`. Commands are interleaved (A B A B ...,
+//! the order rotating each round), and each figure is the median with its
+//! 10th–90th percentile spread; a ratio is the median of the per-round ratios
+//! against the baseline of the same round. Nothing is written into the
+//! repository.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a benchmark reports failure by panicking
+
+use std::ffi::OsStr;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use liveness::{Health, Mode, Probe, Unit};
+
+fn main() {
+    let opts = Opts::parse();
+    let loads: &[bool] = if opts.quiet_only {
+        &[false]
+    } else {
+        &[false, true]
+    };
+    println!(
+        "liveness benchmarks: {} CPUs, {} runs per figure",
+        cpus(),
+        opts.runs
+    );
+    for &loaded in loads {
+        let _load = loaded.then(Load::start);
+        let machine = if loaded {
+            "loaded machine (one busy thread per CPU)"
+        } else {
+            "quiet machine"
+        };
+        if opts.wants("probe") {
+            probe_cost(&opts, machine);
+        }
+        if opts.wants("write") {
+            write_cost(&opts, machine);
+        }
+        if opts.wants("scale") {
+            scale(&opts, machine);
+        }
+    }
+}
+
+struct Opts {
+    runs: usize,
+    quiet_only: bool,
+    only: Vec<String>,
+}
+
+impl Opts {
+    fn parse() -> Opts {
+        let mut o = Opts {
+            runs: 200,
+            quiet_only: false,
+            only: Vec::new(),
+        };
+        let mut args = std::env::args().skip(1);
+        while let Some(a) = args.next() {
+            match a.as_str() {
+                "--runs" => o.runs = args.next().and_then(|v| v.parse().ok()).expect("--runs N"),
+                "--quiet-only" => o.quiet_only = true,
+                "--only" => o.only.push(args.next().expect("--only SECTION")),
+                // cargo bench passes --bench; ignore what we do not know.
+                _ => {}
+            }
+        }
+        assert!(o.runs >= 20, "at least 20 runs per figure");
+        o
+    }
+
+    fn wants(&self, section: &str) -> bool {
+        self.only.is_empty() || self.only.iter().any(|s| s == section)
+    }
+}
+
+fn cpus() -> usize {
+    std::thread::available_parallelism().map_or(1, usize::from)
+}
+
+/// One busy-spinning thread per CPU, for as long as it lives.
+struct Load {
+    stop: Arc<AtomicBool>,
+    threads: Vec<std::thread::JoinHandle<()>>,
+}
+
+impl Load {
+    fn start() -> Load {
+        let stop = Arc::new(AtomicBool::new(false));
+        let threads = (0..cpus())
+            .map(|_| {
+                let stop = stop.clone();
+                std::thread::spawn(move || {
+                    let mut x = 0u64;
+                    while !stop.load(Ordering::Relaxed) {
+                        x = std::hint::black_box(
+                            x.wrapping_mul(6364136223846793005).wrapping_add(1),
+                        );
+                    }
+                })
+            })
+            .collect();
+        Load { stop, threads }
+    }
+}
+
+impl Drop for Load {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        for t in self.threads.drain(..) {
+            let _ = t.join();
+        }
+    }
+}
+
+/// What one run of a command cost.
+#[derive(Clone, Copy)]
+struct Sample {
+    wall: Duration,
+    cpu: Duration,
+    maxrss_kib: u64,
+}
+
+/// Runs `argv` once, as the kubelet's runtime would: fork, exec, wait.
+fn run_once(argv: &[String], env: &[(&str, &OsStr)]) -> Sample {
+    let mut cmd = Command::new(&argv[0]);
+    cmd.args(&argv[1..])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let start = Instant::now();
+    let child = cmd.spawn().expect("spawn");
+    let pid = child.id() as i32;
+    let mut status = 0;
+    // SAFETY: an all-zero rusage is a valid value for wait4 to overwrite.
+    let mut ru: nix::libc::rusage = unsafe { std::mem::zeroed() };
+    // SAFETY: wait4 writes only through the two valid pointers given; the
+    // child is ours and not waited for by anyone else (`child` is dropped
+    // without waiting).
+    let r = unsafe { nix::libc::wait4(pid, &mut status, 0, &mut ru) };
+    let wall = start.elapsed();
+    assert_eq!(r, pid, "wait4");
+    drop(child);
+    let tv = |t: nix::libc::timeval| Duration::new(t.tv_sec as u64, t.tv_usec as u32 * 1000);
+    Sample {
+        wall,
+        cpu: tv(ru.ru_utime) + tv(ru.ru_stime),
+        maxrss_kib: ru.ru_maxrss as u64,
+    }
+}
+
+/// Median and the 10th/90th percentiles of `xs`.
+fn spread(mut xs: Vec<f64>) -> (f64, f64, f64) {
+    xs.sort_by(f64::total_cmp);
+    let at = |q: f64| xs[((xs.len() - 1) as f64 * q).round() as usize];
+    (at(0.5), at(0.1), at(0.9))
+}
+
+/// A command to compare, with its display name.
+struct Cmd {
+    name: String,
+    argv: Vec<String>,
+}
+
+fn cmd(name: &str, argv: &[&str]) -> Cmd {
+    Cmd {
+        name: name.to_owned(),
+        argv: argv.iter().map(|s| (*s).to_owned()).collect(),
+    }
+}
+
+/// Runs `cmds` interleaved, `runs` rounds, and prints one table; the first
+/// command is the baseline. Returns the median ratio of each command.
+fn compare(title: &str, cmds: &[Cmd], env: &[(&str, &OsStr)], runs: usize) -> Vec<f64> {
+    for c in cmds {
+        for _ in 0..5 {
+            run_once(&c.argv, env); // warm the page cache
+        }
+    }
+    let mut samples: Vec<Vec<Sample>> = vec![Vec::with_capacity(runs); cmds.len()];
+    for round in 0..runs {
+        for k in 0..cmds.len() {
+            let i = (round + k) % cmds.len();
+            samples[i].push(run_once(&cmds[i].argv, env));
+        }
+    }
+    println!("\n{title}");
+    println!(
+        "  {:<34} {:>22} {:>16} {:>10} {:>9} {:>6}",
+        "command", "wall: median (p10-p90)", "ratio (p10-p90)", "cpu", "peak RSS", "procs"
+    );
+    let base = &samples[0];
+    let mut ratios = Vec::new();
+    for (c, s) in cmds.iter().zip(&samples) {
+        let (wall, w10, w90) = spread(s.iter().map(|x| x.wall.as_secs_f64() * 1e6).collect());
+        let per_round: Vec<f64> = s
+            .iter()
+            .zip(base)
+            .map(|(a, b)| a.wall.as_secs_f64() / b.wall.as_secs_f64())
+            .collect();
+        let (ratio, r10, r90) = spread(per_round);
+        let (cpu, _, _) = spread(s.iter().map(|x| x.cpu.as_secs_f64() * 1e6).collect());
+        let (rss, _, _) = spread(s.iter().map(|x| x.maxrss_kib as f64).collect());
+        println!(
+            "  {:<34} {:>7.0} µs ({:>4.0}-{:<4.0}) {:>5.2}x ({:.2}-{:.2}) {:>7.0} µs {:>6.0} KiB {:>6}",
+            c.name,
+            wall,
+            w10,
+            w90,
+            ratio,
+            r10,
+            r90,
+            cpu,
+            rss,
+            processes(&c.argv, env).map_or("?".into(), |n| n.to_string()),
+        );
+        ratios.push(ratio);
+    }
+    ratios
+}
+
+/// How many processes `argv` creates, itself included, counted by `strace
+/// -f` (threads are not processes). `None` without strace.
+fn processes(argv: &[String], env: &[(&str, &OsStr)]) -> Option<usize> {
+    let out = std::env::temp_dir().join(format!("liveness-bench-strace-{}", std::process::id()));
+    let mut c = Command::new("strace");
+    c.args(["-f", "-qq", "-e", "trace=clone,clone3,fork,vfork", "-o"])
+        .arg(&out)
+        .args(argv)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    for (k, v) in env {
+        c.env(k, v);
+    }
+    c.status().ok()?;
+    let log = std::fs::read_to_string(&out).ok()?;
+    let _ = std::fs::remove_file(&out);
+    let forks = log
+        .lines()
+        .filter(|l| {
+            let l = l.split_once(' ').map_or(*l, |(_, rest)| rest);
+            (l.starts_with("clone") || l.starts_with("fork") || l.starts_with("vfork"))
+                && !l.contains("CLONE_THREAD")
+                && !l.contains("= -1")
+        })
+        .count();
+    Some(1 + forks)
+}
+
+fn bin() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_liveness"))
+}
+
+fn script() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/health.sh")
+}
+
+/// A scratch directory on a tmpfs, as `/run` is in production: `/dev/shm`
+/// when there is one (on this kind of machine `/tmp` is on disk).
+fn scratch() -> tempfile::TempDir {
+    let shm = Path::new("/dev/shm");
+    let b = tempfile::Builder::new()
+        .prefix("liveness-bench-")
+        .tempdir_in(shm);
+    b.or_else(|_| tempfile::tempdir()).unwrap()
+}
+
+fn have(program: &str) -> bool {
+    Command::new("sh")
+        .args(["-c", &format!("command -v {program} >/dev/null")])
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
+/// A unit owned by a live process (a `sleep`), healthy, ready, beating.
+struct Fixture {
+    dir: tempfile::TempDir,
+    owner: std::process::Child,
+}
+
+impl Fixture {
+    fn new(units: usize) -> Fixture {
+        let dir = scratch();
+        let owner = Command::new("sleep").arg("100000").spawn().unwrap();
+        let pid = owner.id().to_string();
+        for i in 0..units {
+            let unit = format!("unit-{i}");
+            for args in [
+                &["load", "--pid", &pid, "--heartbeat", "3600"][..],
+                &["set", "0"],
+                &["ready"],
+            ] {
+                let st = Command::new(bin())
+                    .args(args)
+                    .env("LIVENESS_RUNDIR", dir.path())
+                    .env("LIVENESS_UNIT_NAME", &unit)
+                    .status()
+                    .unwrap();
+                assert!(st.success(), "{args:?}");
+            }
+        }
+        Fixture { dir, owner }
+    }
+}
+
+impl Drop for Fixture {
+    fn drop(&mut self) {
+        let _ = self.owner.kill();
+        let _ = self.owner.wait();
+    }
+}
+
+fn probe_cost(opts: &Opts, machine: &str) {
+    let f = Fixture::new(1);
+    let env: [(&str, &OsStr); 2] = [
+        ("LIVENESS_RUNDIR", f.dir.path().as_os_str()),
+        ("LIVENESS_UNIT_NAME", OsStr::new("unit-0")),
+    ];
+    let bin = bin();
+    let bin = bin.to_str().unwrap();
+    let script = script();
+    let script = script.to_str().unwrap();
+    let mut cmds = vec![
+        cmd("/bin/true", &["/bin/true"]),
+        cmd("liveness probe", &[bin, "probe"]),
+        cmd("liveness probe --ready", &[bin, "probe", "--ready"]),
+        cmd("dash health.sh --ready", &["dash", script, "--ready"]),
+        cmd("bash health.sh --ready", &["bash", script, "--ready"]),
+    ];
+    if have("busybox") {
+        cmds.push(cmd(
+            "busybox sh health.sh --ready",
+            &["busybox", "sh", script, "--ready"],
+        ));
+    }
+    for c in &cmds {
+        let st = Command::new(&c.argv[0])
+            .args(&c.argv[1..])
+            .envs(env.iter().copied())
+            .status()
+            .unwrap();
+        assert!(st.success(), "{} must pass on the fixture", c.name);
+    }
+    compare(
+        &format!(
+            "Probe cost, {machine}: healthy ready unit (targets: probe <= 1.2x, dash health.sh <= 1.3x)"
+        ),
+        &cmds,
+        &env,
+        opts.runs,
+    );
+}
+
+/// Write cost, in process: `set()` with a changed value against a bare
+/// "write a temporary file + rename" in the same directory; then `set()`
+/// with an unchanged value and `beat()` in a hot loop.
+fn write_cost(opts: &Opts, machine: &str) {
+    let dir = scratch();
+    let h = Health::builder()
+        .unit("w")
+        .rundir(dir.path())
+        .heartbeat(Duration::from_secs(30))
+        .build()
+        .unwrap();
+    h.load().unwrap();
+    let unit_dir = dir.path().join("w");
+    const BATCH: u32 = 200;
+    let bare = |n: u32| {
+        let tmp = unit_dir.join(".bare.tmp");
+        let dst = unit_dir.join("bare");
+        for i in 0..n {
+            use std::io::Write;
+            let mut f = std::fs::File::create(&tmp).unwrap();
+            f.write_all(if i % 2 == 0 { b"0\n" } else { b"1\n" })
+                .unwrap();
+            drop(f);
+            std::fs::rename(&tmp, &dst).unwrap();
+        }
+    };
+    let set = |n: u32| {
+        for i in 0..n {
+            h.set(i % 2).unwrap();
+        }
+    };
+    bare(BATCH);
+    set(BATCH);
+    let (mut b, mut s, mut ratio) = (Vec::new(), Vec::new(), Vec::new());
+    for round in 0..opts.runs {
+        let time = |f: &dyn Fn(u32)| {
+            let t = Instant::now();
+            f(BATCH);
+            t.elapsed().as_secs_f64() * 1e9 / f64::from(BATCH)
+        };
+        let (x, y) = if round % 2 == 0 {
+            let x = time(&bare);
+            (x, time(&set))
+        } else {
+            let y = time(&set);
+            (time(&bare), y)
+        };
+        b.push(x);
+        s.push(y);
+        ratio.push(y / x);
+    }
+    let (bm, b10, b90) = spread(b);
+    let (sm, s10, s90) = spread(s);
+    let (rm, r10, r90) = spread(ratio);
+    println!("\nWrite cost, {machine} (target: changed set() <= 1.3x bare write+rename)");
+    println!(
+        "  {:<38} {:>8.0} ns/op ({:.0}-{:.0})",
+        "bare write temp + rename", bm, b10, b90
+    );
+    println!(
+        "  {:<38} {:>8.0} ns/op ({:.0}-{:.0})   {:.2}x ({:.2}-{:.2})",
+        "set() with a changed value", sm, s10, s90, rm, r10, r90
+    );
+
+    h.set(0).unwrap();
+    const HOT: u32 = 1_000_000;
+    let hot = |f: &dyn Fn()| {
+        let mut xs = Vec::new();
+        for _ in 0..opts.runs {
+            let t = Instant::now();
+            for _ in 0..HOT {
+                f();
+            }
+            xs.push(t.elapsed().as_secs_f64() * 1e9 / f64::from(HOT));
+        }
+        spread(xs)
+    };
+    let (um, u10, u90) = hot(&|| h.set(0).unwrap());
+    let (bm, b10, b90) = hot(&|| h.beat().unwrap());
+    println!("  (targets: unchanged set() and beat() <= 50 ns)");
+    println!(
+        "  {:<38} {:>8.1} ns/call ({:.1}-{:.1})",
+        "set() with an unchanged value", um, u10, u90
+    );
+    println!(
+        "  {:<38} {:>8.1} ns/call ({:.1}-{:.1})",
+        "beat() in a hot loop", bm, b10, b90
+    );
+}
+
+/// `liveness status` and `liveness probe` over 1,000 units in one run
+/// directory, against `/bin/true` and against one unit alone.
+fn scale(opts: &Opts, machine: &str) {
+    let f = Fixture::new(1000);
+    let env: [(&str, &OsStr); 2] = [
+        ("LIVENESS_RUNDIR", f.dir.path().as_os_str()),
+        ("LIVENESS_UNIT_NAME", OsStr::new("unit-500")),
+    ];
+    let bin = bin();
+    let bin = bin.to_str().unwrap();
+    let cmds = [
+        cmd("/bin/true", &["/bin/true"]),
+        cmd("liveness probe (1 of 1,000 units)", &[bin, "probe"]),
+        cmd("liveness status (1,000 units)", &[bin, "status"]),
+    ];
+    compare(
+        &format!("Scale, {machine}: 1,000 units in one run directory"),
+        &cmds,
+        &env,
+        opts.runs.min(50),
+    );
+    let unit = Unit::new("unit-500", f.dir.path()).unwrap();
+    let t = Instant::now();
+    let n = 1000;
+    for _ in 0..n {
+        std::hint::black_box(Probe::new(Mode::Ready).check(&unit));
+    }
+    println!(
+        "  in-process Probe::check among 1,000 units: {:.1} µs per check",
+        t.elapsed().as_secs_f64() * 1e6 / f64::from(n)
+    );
+}
