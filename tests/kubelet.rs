@@ -1,0 +1,359 @@
+//! End-to-end scenarios under a kubelet-shaped prober (`tests/common/kubelet.rs`):
+//! the probes run as the kubelet runs them — periods, deadlines, thresholds,
+//! startup gating, restarts — and each scenario asserts when the container
+//! is restarted or unrouted. Periods are 100 ms so that a scenario takes
+//! seconds; assertions are about the order of events, never durations.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+#[path = "common/kubelet.rs"]
+#[allow(dead_code)] // the harness is wider than the scenarios that use it today
+mod kubelet;
+
+use std::ffi::OsString;
+use std::time::Duration;
+
+use common::{PATIENCE, Rundir, bin, example, repo};
+use kubelet::{ContainerSpec, Event, Kind, Kubelet, ProbeSpec, position};
+
+/// The two exec probes the guide offers: the binary and the shell script.
+fn probe_commands() -> Vec<(&'static str, Vec<OsString>)> {
+    vec![
+        (
+            "liveness probe",
+            vec![bin().into_os_string(), "probe".into()],
+        ),
+        (
+            "dash health.sh",
+            vec!["dash".into(), repo("scripts/health.sh").into_os_string()],
+        ),
+    ]
+}
+
+fn with(mut base: Vec<OsString>, extra: &[&str]) -> Vec<OsString> {
+    base.extend(extra.iter().map(OsString::from));
+    base
+}
+
+fn service(rundir: &Rundir, unit: &str, args: &[&str]) -> ContainerSpec {
+    let mut cmd = vec![example("service").into_os_string()];
+    cmd.extend(args.iter().map(OsString::from));
+    ContainerSpec::new(unit, cmd)
+        .env("LIVENESS_RUNDIR", rundir.path())
+        .env("LIVENESS_UNIT_NAME", unit)
+}
+
+/// The three probes a Deployment declares, with the given probe command.
+fn probed(spec: ContainerSpec, probe: &[OsString], liveness_failures: u32) -> ContainerSpec {
+    spec.probe(
+        Kind::Startup,
+        ProbeSpec::exec(with(probe.to_vec(), &["--startup"])).failure_threshold(100),
+    )
+    .probe(
+        Kind::Liveness,
+        ProbeSpec::exec(probe.to_vec()).failure_threshold(liveness_failures),
+    )
+    .probe(
+        Kind::Readiness,
+        ProbeSpec::exec(with(probe.to_vec(), &["--ready"])).failure_threshold(1),
+    )
+}
+
+fn count(events: &[Event], pred: impl Fn(&Event) -> bool) -> usize {
+    events.iter().filter(|e| pred(e)).count()
+}
+
+fn restarted(events: &[Event]) -> bool {
+    events.iter().any(|e| matches!(e, Event::Killing { .. }))
+}
+
+fn loaded_pid(events: &[Event], n: u32) -> Option<u32> {
+    events.iter().find_map(|e| match e {
+        Event::Output { n: m, line } if *m == n => line.strip_prefix("loaded ")?.parse().ok(),
+        _ => None,
+    })
+}
+
+/// A service that loads, becomes ready, turns unhealthy and recovers is
+/// unrouted while unhealthy and routed again after, without a restart; left
+/// unhealthy, it is restarted once liveness crosses its threshold.
+#[test]
+fn unhealthy_service_is_unrouted_then_restarted() {
+    for (name, probe) in probe_commands() {
+        let rundir = Rundir::new();
+        // Liveness tolerates 30 failures (3 s) so the recovery can be seen.
+        let pod = Kubelet::start(probed(
+            service(&rundir, "api", &["--auto-ready"]),
+            &probe,
+            30,
+        ));
+        pod.wait_for(&format!("{name}: ready"), PATIENCE, |ev| {
+            ev.contains(&Event::Ready { n: 1, ready: true })
+        });
+
+        pod.send("set 3 database unreachable");
+        pod.wait_for(&format!("{name}: unrouted"), PATIENCE, |ev| {
+            ev.contains(&Event::Ready { n: 1, ready: false })
+        });
+        let ev = pod.events();
+        let failed = ev.iter().find_map(|e| match e {
+            Event::Probed {
+                kind: Kind::Readiness,
+                ok: false,
+                output,
+                exit,
+                ..
+            } => Some((output.clone(), *exit)),
+            _ => None,
+        });
+        let (output, exit) = failed.expect("a failed readiness probe");
+        assert_eq!(exit, Some(1), "{name}: unhealthy is exit 1");
+        assert!(
+            output.contains("unit api: unhealthy: error 3: database unreachable"),
+            "{name}: the probe says why in one line: {output:?}"
+        );
+
+        pod.send("set 0");
+        pod.wait_for(&format!("{name}: routed again"), PATIENCE, |ev| {
+            count(ev, |e| *e == Event::Ready { n: 1, ready: true }) == 2
+        });
+        assert!(
+            !restarted(&pod.events()),
+            "{name}: a recovery is not a restart:\n{}",
+            pod.dump()
+        );
+
+        pod.send("set 3 database unreachable");
+        pod.wait_for(&format!("{name}: restart"), PATIENCE, |ev| {
+            ev.iter()
+                .any(|e| matches!(e, Event::Killing { n: 1, why } if why.contains("error 3")))
+        });
+        pod.wait_for(
+            &format!("{name}: the new incarnation is ready"),
+            PATIENCE,
+            |ev| ev.contains(&Event::Ready { n: 2, ready: true }),
+        );
+    }
+}
+
+/// A service that hangs (stops beating with error 0) goes stale and is
+/// restarted; it is never restarted while it still beats.
+#[test]
+fn hung_service_is_restarted() {
+    for (name, probe) in probe_commands() {
+        let rundir = Rundir::new();
+        let pod = Kubelet::start(probed(
+            service(&rundir, "hangs", &["--auto-ready"]),
+            &probe,
+            3,
+        ));
+        pod.wait_for(&format!("{name}: ready"), PATIENCE, |ev| {
+            ev.contains(&Event::Ready { n: 1, ready: true })
+        });
+        // Negative control: beating, it passes liveness many times over.
+        pod.wait_for(
+            &format!("{name}: ten passing liveness probes"),
+            PATIENCE,
+            |ev| {
+                count(ev, |e| {
+                    matches!(
+                        e,
+                        Event::Probed {
+                            n: 1,
+                            kind: Kind::Liveness,
+                            ok: true,
+                            ..
+                        }
+                    )
+                }) >= 10
+            },
+        );
+        assert!(!restarted(&pod.events()), "{name}:\n{}", pod.dump());
+
+        pod.send("hang");
+        pod.wait_for(&format!("{name}: restart for staleness"), PATIENCE, |ev| {
+            ev.iter().any(
+                |e| matches!(e, Event::Killing { n: 1, why } if why.contains("heartbeat stale")),
+            )
+        });
+        pod.wait_for(
+            &format!("{name}: the new incarnation is ready"),
+            PATIENCE,
+            |ev| ev.contains(&Event::Ready { n: 2, ready: true }),
+        );
+    }
+}
+
+/// A service SIGKILLed inside a container that keeps running (a wrapper
+/// shell) fails liveness as "owner gone" and the container is restarted.
+#[test]
+fn sigkilled_service_in_a_live_container_is_restarted() {
+    for (name, probe) in probe_commands() {
+        let rundir = Rundir::new();
+        let script = format!(
+            "{} --auto-ready; exec sleep 1000",
+            example("service").display()
+        );
+        let spec = ContainerSpec::new("wrapped", ["sh", "-c", script.as_str()])
+            .env("LIVENESS_RUNDIR", rundir.path())
+            .env("LIVENESS_UNIT_NAME", "wrapped");
+        let pod = Kubelet::start(probed(spec, &probe, 3));
+        pod.wait_for(&format!("{name}: ready"), PATIENCE, |ev| {
+            ev.contains(&Event::Ready { n: 1, ready: true })
+        });
+        let pid = loaded_pid(&pod.events(), 1).expect("the service printed its pid");
+        nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(pid as i32),
+            nix::sys::signal::Signal::SIGKILL,
+        )
+        .unwrap();
+        pod.wait_for(
+            &format!("{name}: restart for a dead owner"),
+            PATIENCE,
+            |ev| {
+                ev.iter().any(
+                    |e| matches!(e, Event::Killing { n: 1, why } if why.contains("owner gone")),
+                )
+            },
+        );
+        pod.wait_for(
+            &format!("{name}: the new incarnation is ready"),
+            PATIENCE,
+            |ev| ev.contains(&Event::Ready { n: 2, ready: true }),
+        );
+    }
+}
+
+/// A restarted container finds the previous incarnation's files in its
+/// `emptyDir` (pid, error 0, ready, a fresh heartbeat): until the new process
+/// has loaded, it is neither started nor ready, and the old state never
+/// passes for it.
+#[test]
+fn restarted_container_is_not_judged_by_previous_state() {
+    for (name, probe) in probe_commands() {
+        let rundir = Rundir::new();
+        let spec = service(&rundir, "batch", &["--start-ms", "1500", "--auto-ready"]);
+        let pod = Kubelet::start(probed(spec, &probe, 3));
+        pod.wait_for(&format!("{name}: ready"), PATIENCE, |ev| {
+            ev.contains(&Event::Ready { n: 1, ready: true })
+        });
+        // The runtime's OOM killer: no reset, every file stays behind.
+        pod.signal(nix::sys::signal::Signal::SIGKILL);
+        pod.wait_for(
+            &format!("{name}: second incarnation ready"),
+            PATIENCE,
+            |ev| ev.contains(&Event::Ready { n: 2, ready: true }),
+        );
+        let ev = pod.events();
+        let loaded = position(
+            &ev,
+            |e| matches!(e, Event::Output { n: 2, line } if line.starts_with("loaded ")),
+        )
+        .expect("incarnation 2 loaded");
+        let started = position(&ev, |e| *e == Event::StartupSucceeded { n: 2 }).unwrap();
+        let ready = position(&ev, |e| *e == Event::Ready { n: 2, ready: true }).unwrap();
+        assert!(
+            loaded < started && loaded < ready,
+            "{name}: incarnation 2 passed on the old state:\n{}",
+            pod.dump()
+        );
+        // While it was starting, the probes said why it was not started.
+        let before: Vec<&Event> = ev[..loaded]
+            .iter()
+            .filter(|e| {
+                matches!(
+                    e,
+                    Event::Probed {
+                        n: 2,
+                        kind: Kind::Startup,
+                        ..
+                    }
+                )
+            })
+            .collect();
+        assert!(
+            !before.is_empty(),
+            "{name}: no startup probe ran before the load:\n{}",
+            pod.dump()
+        );
+        for e in before {
+            let Event::Probed {
+                ok, exit, output, ..
+            } = e
+            else {
+                unreachable!()
+            };
+            assert!(!ok && *exit == Some(4), "{name}: {e:?}");
+            assert!(output.contains("owner gone"), "{name}: {output:?}");
+        }
+    }
+}
+
+/// The harness itself: a probe that outlives its deadline is killed and
+/// counted as a failure, and only 10 KiB of its output is kept.
+#[test]
+fn harness_enforces_probe_deadline_and_output_cap() {
+    let rundir = Rundir::new();
+    let spec = service(&rundir, "h", &["--auto-ready"])
+        .probe(
+            Kind::Readiness,
+            ProbeSpec::exec([
+                "sh",
+                "-c",
+                "head -c 20000 /dev/zero | tr '\\0' x; exec sleep 10",
+            ])
+            .timeout(Duration::from_millis(300)),
+        )
+        .probe(
+            Kind::Liveness,
+            ProbeSpec::exec(["sh", "-c", "head -c 20000 /dev/zero | tr '\\0' y; exit 1"])
+                .failure_threshold(1000),
+        );
+    let pod = Kubelet::start(spec);
+    pod.wait_for("a timed-out and a verbose probe", PATIENCE, |ev| {
+        ev.iter().any(|e| {
+            matches!(
+                e,
+                Event::Probed {
+                    kind: Kind::Readiness,
+                    ..
+                }
+            )
+        }) && ev.iter().any(|e| {
+            matches!(
+                e,
+                Event::Probed {
+                    kind: Kind::Liveness,
+                    ..
+                }
+            )
+        })
+    });
+    for e in pod.events() {
+        match e {
+            Event::Probed {
+                kind: Kind::Readiness,
+                ok,
+                exit,
+                output,
+                ..
+            } => {
+                assert!(!ok && exit.is_none(), "{output}");
+                assert!(output.contains("timed out"), "{output}");
+            }
+            Event::Probed {
+                kind: Kind::Liveness,
+                ok,
+                exit,
+                output,
+                ..
+            } => {
+                assert!(!ok && exit == Some(1));
+                assert_eq!(output.len(), kubelet::MAX_PROBE_OUTPUT);
+            }
+            _ => {}
+        }
+    }
+    assert!(!pod.events().contains(&Event::Ready { n: 1, ready: true }));
+}
