@@ -5,7 +5,7 @@
 //! cargo bench --bench bench -- [--runs N] [--quiet-only] [--only SECTION]...
 //! ```
 //!
-//! Sections: `probe`, `write`, `scale` (and those added by later work).
+//! Sections: `probe`, `write`, `scale`, `supervisor`, `reaction`.
 //! Every section runs twice, on the quiet machine and with one busy thread
 //! per CPU, unless `--quiet-only`. Commands are interleaved (A B A B ...,
 //! the order rotating each round), and each figure is the median with its
@@ -25,6 +25,12 @@ use std::time::{Duration, Instant};
 use liveness::{Health, Mode, Probe, Unit};
 
 fn main() {
+    if let Some(role) = std::env::args()
+        .nth(1)
+        .filter(|a| a.starts_with("--child-"))
+    {
+        child(&role);
+    }
     let opts = Opts::parse();
     let loads: &[bool] = if opts.quiet_only {
         &[false]
@@ -51,6 +57,12 @@ fn main() {
         }
         if opts.wants("scale") {
             scale(&opts, machine);
+        }
+        if opts.wants("supervisor") {
+            supervisor_cost(&opts, machine);
+        }
+        if opts.wants("reaction") {
+            reactions(&opts, machine);
         }
     }
 }
@@ -489,4 +501,198 @@ fn scale(opts: &Opts, machine: &str) {
         "  in-process Probe::check among 1,000 units: {:.1} µs per check",
         t.elapsed().as_secs_f64() * 1e6 / f64::from(n)
     );
+}
+
+/// `liveness run -- true` against `true` alone and against `tini -s -- true`
+/// (Debian package `tini`; `-s`: a subreaper, as `liveness run` is).
+fn supervisor_cost(opts: &Opts, machine: &str) {
+    let dir = scratch();
+    let env: [(&str, &OsStr); 2] = [
+        ("LIVENESS_RUNDIR", dir.path().as_os_str()),
+        ("LIVENESS_UNIT_NAME", OsStr::new("sup")),
+    ];
+    let bin = bin();
+    let bin = bin.to_str().unwrap();
+    let truth = which("true").expect("true");
+    let truth = truth.as_str();
+    let mut cmds = vec![
+        cmd("true", &[truth]),
+        cmd("liveness run -- true", &[bin, "run", "--", truth]),
+    ];
+    let tini = which("tini");
+    if let Some(tini) = &tini {
+        cmds.push(cmd("tini -s -- true", &[tini, "-s", "--", truth]));
+    } else {
+        println!("\n(tini is not installed: apt-get install tini; no tini column)");
+    }
+    for c in &cmds {
+        let st = Command::new(&c.argv[0])
+            .args(&c.argv[1..])
+            .envs(env.iter().copied())
+            .status()
+            .unwrap();
+        assert!(st.success(), "{} must succeed", c.name);
+    }
+    let ratios = compare(
+        &format!("Supervisor cost, {machine} (target: liveness run <= 1.3x tini)"),
+        &cmds,
+        &env,
+        opts.runs,
+    );
+    if tini.is_some() {
+        println!(
+            "  liveness run / tini: {:.2}x (ratio of the two medians against true)",
+            ratios[1] / ratios[2]
+        );
+    }
+}
+
+fn which(program: &str) -> Option<String> {
+    let out = Command::new("sh")
+        .args(["-c", &format!("command -v {program}")])
+        .output()
+        .ok()?;
+    let path = String::from_utf8(out.stdout).ok()?.trim().to_owned();
+    (out.status.success() && path.starts_with('/')).then_some(path)
+}
+
+/// `CLOCK_MONOTONIC` in nanoseconds: one clock for every process.
+fn mono_ns() -> u64 {
+    let t = nix::time::clock_gettime(nix::time::ClockId::CLOCK_MONOTONIC).unwrap();
+    t.tv_sec() as u64 * 1_000_000_000 + t.tv_nsec() as u64
+}
+
+/// The bench binary re-executed as a supervised child:
+/// `--child-signal` prints `ready`, then the monotonic time at which SIGTERM
+/// arrives; `--child-start` prints the monotonic time at which it started.
+fn child(role: &str) -> ! {
+    use nix::sys::signal::{SigSet, Signal};
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    match role {
+        "--child-start" => {
+            let _ = writeln!(out, "{}", mono_ns());
+            std::process::exit(0);
+        }
+        "--child-signal" => {
+            let mut set = SigSet::empty();
+            set.add(Signal::SIGTERM);
+            set.thread_block().unwrap();
+            let _ = writeln!(out, "ready");
+            let _ = out.flush();
+            let _ = set.wait().unwrap();
+            let _ = writeln!(out, "{}", mono_ns());
+            let _ = out.flush();
+            std::process::exit(0);
+        }
+        _ => panic!("unknown child role {role}"),
+    }
+}
+
+/// Runs `liveness run` with `args` around a child of this bench in `role`,
+/// with stdout piped.
+fn supervised(rundir: &Path, unit: &str, args: &[&str], role: &str) -> std::process::Child {
+    Command::new(bin())
+        .arg("run")
+        .args(["--unit", unit, "--rundir"])
+        .arg(rundir)
+        .args(args)
+        .arg("--")
+        .arg(std::env::current_exe().unwrap())
+        .arg(role)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .unwrap()
+}
+
+fn line(
+    child: &mut std::process::Child,
+    reader: &mut Option<std::io::BufReader<std::process::ChildStdout>>,
+) -> String {
+    use std::io::BufRead;
+    let r = reader.get_or_insert_with(|| std::io::BufReader::new(child.stdout.take().unwrap()));
+    let mut s = String::new();
+    r.read_line(&mut s).unwrap();
+    s.trim_end().to_owned()
+}
+
+/// Reaction times, medians in ms: SIGTERM to `liveness run` → the child has
+/// it; a death dependency's tombstone → the child has SIGTERM; a birth
+/// dependency becomes ready → the child starts.
+fn reactions(opts: &Opts, machine: &str) {
+    let runs = opts.runs.min(50);
+    let mut term = Vec::new();
+    let mut death = Vec::new();
+    let mut birth = Vec::new();
+    for _ in 0..runs {
+        // SIGTERM forwarded.
+        let dir = scratch();
+        let mut sup = supervised(dir.path(), "t", &[], "--child-signal");
+        let mut rd = None;
+        assert_eq!(line(&mut sup, &mut rd), "ready");
+        let t0 = mono_ns();
+        nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(sup.id() as i32),
+            nix::sys::signal::Signal::SIGTERM,
+        )
+        .unwrap();
+        let t1: u64 = line(&mut sup, &mut rd).parse().unwrap();
+        sup.wait().unwrap();
+        term.push((t1 - t0) as f64 / 1e6);
+
+        // A death dependency's tombstone.
+        let mut dep = Command::new(bin())
+            .args(["run", "--unit", "dep", "--rundir"])
+            .arg(dir.path())
+            .args(["--", "sh", "-c", "read line"])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .spawn()
+            .unwrap();
+        let mut sup = supervised(dir.path(), "w", &["--death-deps", "dep"], "--child-signal");
+        let mut rd = None;
+        assert_eq!(line(&mut sup, &mut rd), "ready");
+        let tomb = dir.path().join("dep/tombstone");
+        let t0 = mono_ns();
+        drop(dep.stdin.take()); // dep's child reads EOF and exits
+        let t1: u64 = line(&mut sup, &mut rd).parse().unwrap();
+        sup.wait().unwrap();
+        dep.wait().unwrap();
+        assert!(tomb.exists());
+        death.push((t1 - t0) as f64 / 1e6);
+
+        // A birth dependency becomes ready.
+        let h = Health::builder()
+            .unit("base")
+            .rundir(dir.path())
+            .build()
+            .unwrap();
+        h.load().unwrap();
+        h.set(0).unwrap();
+        let mut sup = supervised(dir.path(), "b", &["--birth-deps", "base"], "--child-start");
+        // Let the supervisor reach its wait (the unit exists once it runs).
+        while !dir.path().join("b/lock").exists() {
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        std::thread::sleep(Duration::from_millis(20));
+        let t0 = mono_ns();
+        h.ready().unwrap();
+        let mut rd = None;
+        let t1: u64 = line(&mut sup, &mut rd).parse().unwrap();
+        sup.wait().unwrap();
+        birth.push((t1 - t0) as f64 / 1e6);
+    }
+    println!(
+        "\nReaction times, {machine}: median ms (p10-p90) over {runs} runs (target: <= 20 ms)"
+    );
+    for (name, xs) in [
+        ("SIGTERM to liveness run -> child has it", term),
+        ("death dep exits -> child has SIGTERM", death),
+        ("birth dep ready -> child starts", birth),
+    ] {
+        let (m, lo, hi) = spread(xs);
+        println!("  {name:<44} {m:>7.2} ms ({lo:.2}-{hi:.2})");
+    }
 }
