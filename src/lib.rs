@@ -132,8 +132,12 @@ mod probe;
 mod proc;
 mod read;
 mod status;
+mod supervise;
 mod sys;
+mod terminate;
+mod tombstone;
 mod unit;
+mod watch;
 
 pub use crate::{
     check::{Check, CheckResult},
@@ -146,5 +150,9 @@ pub use crate::{
     health::{Builder, Health},
     probe::{Mode, Probe, Report, Verdict},
     status::{status, status_json, status_table},
+    supervise::{Outcome, Supervisor},
+    terminate::{Terminated, terminate},
+    tombstone::Tombstone,
     unit::{DEFAULT_RUNDIR, MAX_UNIT_LEN, RUNDIR_ENV, UNIT_ENV, Unit, validate_unit_name},
+    watch::{Awaited, wait_for},
 };
