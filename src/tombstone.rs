@@ -159,8 +159,13 @@ impl Tombstone {
         let body = text
             .strip_suffix('\n')
             .ok_or_else(|| bad("no final newline"))?;
-        let mut lines = body.split('\n');
-        let mut field = |key: &str| -> Option<&str> { lines.next()?.strip_prefix(key) };
+        let lines: Vec<&str> = body.split('\n').collect();
+        let mut at = 0;
+        let mut field = |key: &str| -> Option<&str> {
+            let value = lines.get(at)?.strip_prefix(key)?;
+            at += 1;
+            Some(value)
+        };
         let schema = field("Schema: ").ok_or_else(|| bad("no Schema line"))?;
         if schema != SCHEMA.to_string() {
             return Err(bad(&format!("unknown schema {schema:?}")));
@@ -170,7 +175,7 @@ impl Tombstone {
             .ok_or_else(|| bad("bad Born line"))?;
         let mut t = Tombstone::born(born);
         let Some(died) = field("Died: ") else {
-            return if lines.next().is_none() {
+            return if lines.len() == 2 {
                 Ok(t)
             } else {
                 Err(bad("unexpected line"))
@@ -190,7 +195,8 @@ impl Tombstone {
             }
             t.signal = Some(n);
         }
-        if lines.next().is_some() {
+        let expected = if t.signal.is_some() { 6 } else { 4 };
+        if lines.len() != expected {
             return Err(bad("unexpected line"));
         }
         Ok(t)
