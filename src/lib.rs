@@ -29,8 +29,13 @@
 //!
 //! A unit has one owner, which claims it with [`Health::load`] (or
 //! [`load`] for the process-wide handle) after running its sanity checks.
-//! A process started by `liveness run` finds the unit already claimed for
-//! it and *attaches*: it reports, its supervisor owns.
+//! A process started by `liveness run` (or [`Supervisor`]) finds the unit
+//! already claimed for it and *attaches*: it reports, its supervisor owns.
+//! The supervisor forwards signals, reaps zombies, writes a [`Tombstone`]
+//! when the child ends, and starts or stops it after other units (birth and
+//! death dependencies); [`terminate`] stops a unit's owner without ever
+//! signalling a reused pid, and [`wait_for`] blocks until units are ready,
+//! gone or dead.
 //!
 //! # Guarantees
 //!

@@ -10,7 +10,6 @@ mod common;
 use std::io::{BufRead, BufReader, Write};
 use std::process::{ChildStdin, Command, Stdio};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
 
 use common::{PATIENCE, Ran, Rundir, Tree, bin, example, is_root, require, wait_until};
 use nix::sys::signal::Signal;
