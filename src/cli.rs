@@ -755,6 +755,92 @@ mod tests {
         );
     }
 
+    /// `run` takes its options before the command and everything after it
+    /// (even option-like words) as the command.
+    #[test]
+    fn run_parses_options_then_command() {
+        let c = parse_str(&[
+            "run",
+            "-u",
+            "side",
+            "--grace",
+            "1m30s",
+            "--birth-deps",
+            "a, b",
+            "--birth-deps",
+            "c",
+            "--death-deps",
+            "main",
+            "--exit-code-map",
+            "143=0",
+            "--ready-on-start",
+            "--process-group",
+            "--",
+            "prog",
+            "--grace",
+            "x",
+        ])
+        .unwrap();
+        let Command::Run(r) = c else { panic!("{c:?}") };
+        assert_eq!(r.target.unit.as_deref(), Some("side"));
+        assert_eq!(r.grace, Some(Duration::from_secs(90)));
+        assert_eq!(r.birth_deps, Some(vec!["a".into(), "b".into(), "c".into()]));
+        assert_eq!(r.death_deps, Some(vec!["main".into()]));
+        assert_eq!(r.exit_code_map, vec![(143, 0)]);
+        assert!(r.ready_on_start && r.process_group);
+        assert_eq!(r.argv, ["prog", "--grace", "x"]);
+        // Without `--`, the first word that is not an option starts the command.
+        let Command::Run(r) = parse_str(&["run", "sh", "-c", "exit 1"]).unwrap() else {
+            panic!()
+        };
+        assert_eq!(r.argv, ["sh", "-c", "exit 1"]);
+        for bad in [
+            &["run"][..],
+            &["run", "--exit-code-map", "256=0", "--", "x"],
+            &["run", "--exit-code-map", "1:0", "--", "x"],
+            &["terminate", "--signal", "NOPE"],
+            &["wait", "a"],
+            &["wait", "--ready"],
+            &["wait", "--ready", "--gone", "a"],
+        ] {
+            assert!(parse_str(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    /// Go-style durations as kubexit's variables hold them, and bare seconds.
+    #[test]
+    fn durations() {
+        for (v, ms) in [
+            ("30", 30_000),
+            ("30s", 30_000),
+            ("1m30s", 90_000),
+            ("500ms", 500),
+            ("2h", 7_200_000),
+            ("0s", 0),
+        ] {
+            assert_eq!(duration("d", v).unwrap(), Duration::from_millis(ms), "{v}");
+        }
+        for v in ["", "s", "1.5s", "-1s", "10d", "1s2", "99999999999h"] {
+            assert!(duration("d", v).is_err(), "{v}");
+        }
+    }
+
+    /// Signals by name, with or without SIG, any case, or by number.
+    #[test]
+    fn signals_by_name_or_number() {
+        assert_eq!(parse_signal("TERM"), Some(15));
+        assert_eq!(parse_signal("sigkill"), Some(9));
+        assert_eq!(parse_signal("10"), Some(10));
+        assert_eq!(parse_signal("0"), None);
+        assert_eq!(parse_signal("BOGUS"), None);
+        let Command::Terminate { signal, wait, .. } =
+            parse_str(&["terminate", "-s", "USR1", "--no-wait"]).unwrap()
+        else {
+            panic!()
+        };
+        assert_eq!((signal, wait), (10, false));
+    }
+
     /// Help and version never fail.
     #[test]
     fn help_and_version() {

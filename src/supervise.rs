@@ -62,7 +62,7 @@ const FORWARDED: [Signal; 7] = [
 ///
 /// let dir = tempfile::tempdir()?;
 /// let unit = Unit::new("job", dir.path())?;
-/// let outcome = Supervisor::new(unit.clone(), ["sh", "-c", "liveness --version >/dev/null 2>&1; exit 3"])
+/// let outcome = Supervisor::new(unit.clone(), ["sh", "-c", "exit 3"])
 ///     .exit_code_map(3, 0)
 ///     .run()?;
 /// assert_eq!(outcome.child_code, 3);
