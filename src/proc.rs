@@ -160,10 +160,15 @@ mod tests {
 
 /// Pids whose parent (field 4 of `/proc/<pid>/stat`) is `ppid`: the
 /// supervisor's children, including orphans re-parented to it.
-pub(crate) fn children_of(ppid: u32) -> Vec<u32> {
-    let Ok(entries) = std::fs::read_dir("/proc") else {
-        return Vec::new();
-    };
+///
+/// `None` when `/proc` is not our PID namespace's (a new namespace without
+/// `--mount-proc`): its pids would name other processes.
+pub(crate) fn children_of(ppid: u32) -> Option<Vec<u32>> {
+    let own = std::fs::read_link("/proc/self").ok()?;
+    if own.to_str() != Some(&std::process::id().to_string()) {
+        return None;
+    }
+    let entries = std::fs::read_dir("/proc").ok()?;
     let mut out = Vec::new();
     for entry in entries.flatten() {
         let Some(pid) = entry
@@ -182,7 +187,7 @@ pub(crate) fn children_of(ppid: u32) -> Vec<u32> {
             out.push(pid);
         }
     }
-    out
+    Some(out)
 }
 
 /// Field 4 of a `/proc/<pid>/stat` line.
@@ -213,9 +218,17 @@ mod children_tests {
             .arg("5")
             .spawn()
             .unwrap();
-        assert!(children_of(std::process::id()).contains(&child.id()));
+        assert!(
+            children_of(std::process::id())
+                .unwrap()
+                .contains(&child.id())
+        );
         child.kill().unwrap();
         child.wait().unwrap();
-        assert!(!children_of(std::process::id()).contains(&child.id()));
+        assert!(
+            !children_of(std::process::id())
+                .unwrap()
+                .contains(&child.id())
+        );
     }
 }

@@ -745,14 +745,30 @@ impl Run<'_> {
 
     /// Kills and reaps whatever is left: the child's process group, then
     /// every process re-parented to us, until we have no children.
+    ///
+    /// Children are found in `/proc`. When `/proc` belongs to another PID
+    /// namespace, PID 1 kills everything in its namespace (`kill(-1)`); any
+    /// other supervisor can only reap what has already exited.
     fn kill_descendants(&mut self, pid: u32) {
         if self.sup.process_group {
             let _ = sys::kill(pid, Signal::SIGKILL, true);
         }
+        let me = std::process::id();
         loop {
-            let me = std::process::id();
-            for child in proc::children_of(me) {
-                let _ = sys::kill(child, Signal::SIGKILL, false);
+            match proc::children_of(me) {
+                Some(children) => {
+                    for child in children {
+                        let _ = sys::kill(child, Signal::SIGKILL, false);
+                    }
+                }
+                None if me == 1 => sys::kill_all_but_self(),
+                None => {
+                    log::warn!("/proc is not this PID namespace's: cannot find descendants");
+                    while let Ok(Some(_)) = sys::reap_any(false) {
+                        self.orphans += 1;
+                    }
+                    return;
+                }
             }
             match sys::reap_any(true) {
                 Ok(Some((p, _))) => {

@@ -290,6 +290,13 @@ pub(crate) fn kill(pid: u32, sig: Signal, group: bool) -> io::Result<()> {
     }
 }
 
+/// `kill(-1, SIGKILL)`: every process we may signal but ourselves. Only
+/// PID 1 of a PID namespace calls it, where that means "everything else in
+/// the namespace".
+pub(crate) fn kill_all_but_self() {
+    let _ = nix::sys::signal::kill(Pid::from_raw(-1), Signal::SIGKILL);
+}
+
 /// How a reaped process ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Ended {
