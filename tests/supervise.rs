@@ -376,6 +376,77 @@ fn never_leaves_an_orphan_running() {
     }
 }
 
+/// Not PID 1, the supervisor is a child subreaper: an orphaned grandchild
+/// is re-parented to it (not to PID 1), and killed when the child ends.
+#[test]
+fn orphans_are_reparented_to_the_supervisor() {
+    let rd = Rundir::new();
+    let mut r = Running::start(
+        &rd,
+        "job",
+        &[],
+        &["sh", "-c", "(sleep 1000 & echo $!); read x"],
+    );
+    assert!(wait_until(PATIENCE, || !r.lines.lock().unwrap().is_empty()));
+    let pid: i32 = r.lines.lock().unwrap()[0].parse().unwrap();
+    let ppid = || {
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+        stat.rfind(')')
+            .and_then(|i| stat[i + 2..].split(' ').nth(1).map(str::to_owned))
+    };
+    let supervisor = r.tree.pid().to_string();
+    assert!(
+        wait_until(PATIENCE, || ppid().as_deref() == Some(&*supervisor)),
+        "sleep {pid} has parent {:?}, not {supervisor}",
+        ppid()
+    );
+    r.send("");
+    assert_eq!(r.code(), 0);
+    assert!(
+        wait_until(PATIENCE, || ppid().is_none()),
+        "sleep {pid} survived"
+    );
+}
+
+/// As PID 1 of a PID namespace whose /proc is the host's (no
+/// --mount-proc), the supervisor neither hangs nor trusts the host's pids:
+/// it exits with the child's status and leaves nothing running.
+#[test]
+fn pid_1_without_its_own_proc_leaves_nothing_running() {
+    if !require(
+        is_root() && common::have("unshare"),
+        "pid_1_without_its_own_proc_leaves_nothing_running",
+        "root and unshare",
+    ) {
+        return;
+    }
+    let rd = Rundir::new();
+    let marker = format!("sleep\0{}\0", 100_000 + std::process::id());
+    let seconds = 100_000 + std::process::id();
+    let out = Command::new("unshare")
+        .args(["--pid", "--fork"])
+        .arg(bin())
+        .args(["run", "-u", "p", "-r"])
+        .arg(rd.path())
+        .args([
+            "--",
+            "sh",
+            "-c",
+            &format!("sleep {seconds} & kill -0 $! && echo started; exit 0"),
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    assert_eq!(out.stdout, b"started\n", "the grandchild did run");
+    let running = || {
+        std::fs::read_dir("/proc")
+            .unwrap()
+            .flatten()
+            .any(|e| std::fs::read(e.path().join("cmdline")).is_ok_and(|c| c == marker.as_bytes()))
+    };
+    assert!(wait_until(PATIENCE, || !running()), "{marker} survived");
+}
+
 /// As PID 1 of a PID namespace, the supervisor reaps 1,000 orphaned
 /// grandchildren: none stays a zombie. Negative control: the same child as
 /// PID 1 itself (which reaps nothing) leaves zombies.
