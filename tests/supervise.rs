@@ -587,8 +587,20 @@ fn death_dependency_supervisor_sigkilled() {
     let mut b = Running::start(&rd, "b", &["--death-deps", "a"], &[&c]);
     b.expect("ready");
     assert_eq!(b.count("TERM"), 0);
+    let a_child: u32 = String::from_utf8(rd.read("a", "pid").unwrap())
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
     // Only the supervisor: its child dies with it (PR_SET_PDEATHSIG).
     nix::sys::signal::kill(nix::unistd::Pid::from_raw(a.tree.pid()), Signal::SIGKILL).unwrap();
+    assert!(
+        wait_until(PATIENCE, || !std::fs::read_to_string(format!(
+            "/proc/{a_child}/stat"
+        ))
+        .is_ok_and(|s| s.contains("(signal_child)") && !s.contains(") Z"))),
+        "the child of a SIGKILLed supervisor kept running"
+    );
     b.expect("TERM");
     assert_eq!(b.code(), 143);
     let t = rd
