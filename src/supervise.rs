@@ -371,7 +371,7 @@ impl Supervisor {
         if !self.birth_deps.is_empty()
             && let Some(sig) = state.await_birth(&sfd)?
         {
-            state.clear(None);
+            state.clear(false);
             let code = 128 + sig as u8;
             return Ok((
                 Outcome {
@@ -479,7 +479,7 @@ impl Run<'_> {
             }
             let now = Instant::now();
             if now >= deadline {
-                self.clear(None);
+                self.clear(false);
                 let list = left
                     .iter()
                     .map(|(u, why)| format!("{u} ({why})"))
@@ -557,7 +557,7 @@ impl Run<'_> {
                     let _ = child.kill();
                     let _ = child.wait();
                 }
-                self.clear(None);
+                self.clear(false);
                 return Err(e);
             }
         };
@@ -795,7 +795,7 @@ impl Run<'_> {
             log::warn!("{}: {e}", self.unit().file(format::TOMBSTONE).display());
         }
         let last = self.last_report();
-        self.clear(Some(()));
+        self.clear(true);
         last
     }
 
@@ -811,7 +811,7 @@ impl Run<'_> {
 
     /// Removes the state in the order `reset` uses, keeps the tombstone
     /// when `keep_tombstone`, releases the lock.
-    fn clear(&mut self, keep_tombstone: Option<()>) {
+    fn clear(&mut self, keep_tombstone: bool) {
         let mut names = vec![
             format::READY,
             format::ERROR,
@@ -821,7 +821,7 @@ impl Run<'_> {
             format::STARTTIME,
             format::PIDNS,
         ];
-        if keep_tombstone.is_none() {
+        if !keep_tombstone {
             names.push(format::TOMBSTONE);
         }
         for name in names {
