@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use lexopt::prelude::*;
-use liveness::Mode;
+use liveness::{Awaited, Mode};
 
 /// Options every unit command accepts.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
@@ -48,8 +48,37 @@ pub enum Command {
         rundir: Option<PathBuf>,
         json: bool,
     },
+    Run(Run),
+    Terminate {
+        target: Target,
+        signal: i32,
+        timeout: Duration,
+        wait: bool,
+    },
+    Wait {
+        rundir: Option<PathBuf>,
+        what: Awaited,
+        units: Vec<String>,
+        timeout: Duration,
+    },
     Help(Option<&'static str>),
     Version,
+}
+
+/// `liveness run`'s options. `None` means "not on the command line": the
+/// kubexit environment variables may supply it.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Run {
+    pub target: Target,
+    pub ready_on_start: bool,
+    pub grace: Option<Duration>,
+    pub process_group: bool,
+    pub birth_deps: Option<Vec<String>>,
+    pub birth_timeout: Option<Duration>,
+    pub death_deps: Option<Vec<String>>,
+    pub termination_log: Option<PathBuf>,
+    pub exit_code_map: Vec<(u8, u8)>,
+    pub argv: Vec<OsString>,
 }
 
 /// A usage error: one line, exit code 2.
@@ -77,7 +106,13 @@ pub const COMMANDS: &[&str] = &[
     "beat",
     "reset",
     "status",
+    "run",
+    "terminate",
+    "wait",
 ];
+
+/// Default `terminate --timeout` and `wait --timeout`.
+pub const DEFAULT_WAIT: Duration = Duration::from_secs(30);
 
 /// Parses `args` (without the program name).
 pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Command, Usage> {
@@ -108,7 +143,200 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Command, Usage>
         )));
     };
     let ctx = |u: Usage| Usage(format!("{name}: {}", u.0));
-    command(name, &mut p).map_err(ctx)
+    match name {
+        "run" => run(&mut p).map_err(ctx),
+        "terminate" => terminate(&mut p).map_err(ctx),
+        "wait" => wait(&mut p).map_err(ctx),
+        _ => command(name, &mut p).map_err(ctx),
+    }
+}
+
+fn run(p: &mut lexopt::Parser) -> Result<Command, Usage> {
+    let mut r = Run::default();
+    while let Some(arg) = p.next()? {
+        match arg {
+            Short('h') | Long("help") => return Ok(Command::Help(Some("run"))),
+            Short('u') | Long("unit") => r.target.unit = Some(p.value()?.string()?),
+            Short('r') | Long("rundir") => r.target.rundir = Some(p.value()?.into()),
+            Long("ready-on-start") => r.ready_on_start = true,
+            Long("process-group") => r.process_group = true,
+            Long("grace") => r.grace = Some(duration("--grace", &p.value()?.string()?)?),
+            Long("birth-timeout") => {
+                r.birth_timeout = Some(duration("--birth-timeout", &p.value()?.string()?)?);
+            }
+            Long("birth-deps") => r
+                .birth_deps
+                .get_or_insert_with(Vec::new)
+                .extend(unit_list(&p.value()?.string()?)),
+            Long("death-deps") => r
+                .death_deps
+                .get_or_insert_with(Vec::new)
+                .extend(unit_list(&p.value()?.string()?)),
+            Long("termination-log") => r.termination_log = Some(p.value()?.into()),
+            Long("exit-code-map") => r.exit_code_map.push(code_map(&p.value()?.string()?)?),
+            Value(program) => {
+                r.argv.push(program);
+                r.argv.extend(p.raw_args()?);
+            }
+            arg => return Err(arg.unexpected().into()),
+        }
+    }
+    if r.argv.is_empty() {
+        return Err(Usage(
+            "missing command (liveness run [options] -- CMD [ARGS...])".into(),
+        ));
+    }
+    Ok(Command::Run(r))
+}
+
+fn terminate(p: &mut lexopt::Parser) -> Result<Command, Usage> {
+    let mut target = Target::default();
+    let mut signal = nix::libc::SIGTERM;
+    let mut timeout = DEFAULT_WAIT;
+    let mut wait = true;
+    while let Some(arg) = p.next()? {
+        match arg {
+            Short('h') | Long("help") => return Ok(Command::Help(Some("terminate"))),
+            Short('u') | Long("unit") => target.unit = Some(p.value()?.string()?),
+            Short('r') | Long("rundir") => target.rundir = Some(p.value()?.into()),
+            Short('s') | Long("signal") => {
+                let v = p.value()?.string()?;
+                signal = parse_signal(&v).ok_or_else(|| {
+                    Usage(format!("--signal: {v:?} is not a signal name or number"))
+                })?;
+            }
+            Long("timeout") => timeout = duration("--timeout", &p.value()?.string()?)?,
+            Long("no-wait") => wait = false,
+            arg => return Err(arg.unexpected().into()),
+        }
+    }
+    Ok(Command::Terminate {
+        target,
+        signal,
+        timeout,
+        wait,
+    })
+}
+
+fn wait(p: &mut lexopt::Parser) -> Result<Command, Usage> {
+    let mut rundir = None;
+    let mut what = None;
+    let mut units = Vec::new();
+    let mut timeout = DEFAULT_WAIT;
+    while let Some(arg) = p.next()? {
+        match arg {
+            Short('h') | Long("help") => return Ok(Command::Help(Some("wait"))),
+            Short('r') | Long("rundir") => rundir = Some(p.value()?.into()),
+            Long(w @ ("ready" | "gone" | "tombstone")) => {
+                let w = match w {
+                    "ready" => Awaited::Ready,
+                    "gone" => Awaited::Gone,
+                    _ => Awaited::Tombstone,
+                };
+                if what.is_some_and(|old| old != w) {
+                    return Err(Usage(
+                        "--ready, --gone and --tombstone exclude each other".into(),
+                    ));
+                }
+                what = Some(w);
+            }
+            Long("timeout") => timeout = duration("--timeout", &p.value()?.string()?)?,
+            Value(v) => units.push(v.string()?),
+            arg => return Err(arg.unexpected().into()),
+        }
+    }
+    let what =
+        what.ok_or_else(|| Usage("one of --ready, --gone, --tombstone is required".into()))?;
+    if units.is_empty() {
+        return Err(Usage("missing unit names".into()));
+    }
+    Ok(Command::Wait {
+        rundir,
+        what,
+        units,
+        timeout,
+    })
+}
+
+/// `a,b, c` → `["a", "b", "c"]` (empty items dropped).
+pub fn unit_list(v: &str) -> Vec<String> {
+    v.split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(str::to_owned)
+        .collect()
+}
+
+/// `143=0`.
+fn code_map(v: &str) -> Result<(u8, u8), Usage> {
+    let bad = || {
+        Usage(format!(
+            "--exit-code-map: {v:?} is not FROM=TO with codes 0 to 255"
+        ))
+    };
+    let (from, to) = v.split_once('=').ok_or_else(bad)?;
+    let from = number("--exit-code-map", from, 0, 255).map_err(|_| bad())?;
+    let to = number("--exit-code-map", to, 0, 255).map_err(|_| bad())?;
+    Ok((from as u8, to as u8))
+}
+
+/// `TERM`, `SIGTERM`, `term` or `15`.
+fn parse_signal(v: &str) -> Option<i32> {
+    use nix::sys::signal::Signal;
+    if v.bytes().all(|b| b.is_ascii_digit()) {
+        return v
+            .parse::<i32>()
+            .ok()
+            .and_then(|n| Signal::try_from(n).ok())
+            .map(|s| s as i32);
+    }
+    let upper = v.to_ascii_uppercase();
+    let name = if upper.starts_with("SIG") {
+        upper
+    } else {
+        format!("SIG{upper}")
+    };
+    name.parse::<Signal>().ok().map(|s| s as i32)
+}
+
+/// A Go-style duration (`30s`, `1m30s`, `500ms`, `2h`), or whole seconds
+/// (`30`): what kubexit's `KUBEXIT_*` variables hold.
+pub fn duration(what: &str, v: &str) -> Result<Duration, Usage> {
+    let bad = || {
+        Usage(format!(
+            "{what}: {v:?} is not a duration (30, 30s, 1m30s, 500ms, 2h)"
+        ))
+    };
+    if !v.is_empty() && v.bytes().all(|b| b.is_ascii_digit()) {
+        return number(what, v, 0, MAX_SECONDS).map(Duration::from_secs);
+    }
+    let mut total = Duration::ZERO;
+    let mut rest = v;
+    if rest.is_empty() {
+        return Err(bad());
+    }
+    while !rest.is_empty() {
+        let digits = rest.bytes().take_while(|b| b.is_ascii_digit()).count();
+        if digits == 0 {
+            return Err(bad());
+        }
+        let n: u64 = rest[..digits].parse().map_err(|_| bad())?;
+        rest = &rest[digits..];
+        let unit_len = rest.bytes().take_while(|b| b.is_ascii_alphabetic()).count();
+        let part = match &rest[..unit_len] {
+            "ms" => Duration::from_millis(n),
+            "s" => Duration::from_secs(n),
+            "m" => Duration::from_secs(n.checked_mul(60).ok_or_else(bad)?),
+            "h" => Duration::from_secs(n.checked_mul(3600).ok_or_else(bad)?),
+            _ => return Err(bad()),
+        };
+        rest = &rest[unit_len..];
+        total = total.checked_add(part).ok_or_else(bad)?;
+    }
+    if total > Duration::from_secs(MAX_SECONDS) {
+        return Err(bad());
+    }
+    Ok(total)
 }
 
 fn command(name: &'static str, p: &mut lexopt::Parser) -> Result<Command, Usage> {
@@ -212,6 +440,15 @@ fn command(name: &'static str, p: &mut lexopt::Parser) -> Result<Command, Usage>
     })
 }
 
+/// `30s`, `1.500s`: a duration as the messages show it.
+pub fn show_duration(d: Duration) -> String {
+    if d.subsec_millis() == 0 {
+        format!("{}s", d.as_secs())
+    } else {
+        format!("{:.3}s", d.as_secs_f64())
+    }
+}
+
 /// A canonical decimal number in `min..=max`.
 fn number(what: &str, v: &str, min: u64, max: u64) -> Result<u64, Usage> {
     let bad = || Usage(format!("{what}: {v:?} is not a number from {min} to {max}"));
@@ -246,6 +483,9 @@ Commands:
   beat       record a heartbeat
   reset      remove the unit's state
   status     show every unit under the run directory
+  run        run a command as the unit's supervised owner (tombstone, deps)
+  terminate  signal the unit's owner after verifying it, and wait for it
+  wait       block until units are ready, gone, or have a tombstone
 
 Every unit command takes -u/--unit UNIT (default: $LIVENESS_UNIT_NAME, else the
 host name) and -r/--rundir DIR (default: $LIVENESS_RUNDIR, else /run).
@@ -258,6 +498,7 @@ Exit codes:
   3 no state               9 a check failed (load)
   4 owner gone             10 unit owned by another live process
   5 heartbeat stale        11 system error (read-only or full file system, ...)
+'liveness run' exits with the child's status instead (see 'liveness help run').
 ";
 
 /// `liveness help <command>`.
@@ -343,6 +584,60 @@ Usage: liveness status [-r DIR] [--json]
 
 Shows every unit under the run directory: verdict, pid, whether the owner is
 alive, error, readiness, heartbeat age and message (or the failure reason).
+"
+        }
+        "run" => {
+            "\
+Usage: liveness run [options] [--] CMD [ARGS...]
+
+Claims the unit, starts CMD with LIVENESS_UNIT_NAME and LIVENESS_RUNDIR set
+(the child and its tools report into the unit; they do not own it), forwards
+TERM INT HUP QUIT USR1 USR2 WINCH, reaps every zombie, writes the tombstone
+<rundir>/<unit>/tombstone, and exits with the child's status.
+
+  -u, --unit UNIT          (or $LIVENESS_UNIT_NAME, $KUBEXIT_NAME, host name)
+  -r, --rundir DIR         (or $LIVENESS_RUNDIR, $KUBEXIT_GRAVEYARD, /run)
+  --ready-on-start         mark the unit ready (error 0) once CMD runs
+  --grace DURATION         TERM to SIGKILL (default 30s; $KUBEXIT_GRACE_PERIOD)
+  --process-group          run CMD in its own process group; signal the group
+  --birth-deps A,B         start CMD once these units are ready ($KUBEXIT_BIRTH_DEPS)
+  --birth-timeout DURATION (default 30s; $KUBEXIT_BIRTH_TIMEOUT)
+  --death-deps A,B         stop CMD when one of these has a tombstone or its
+                           owner is gone ($KUBEXIT_DEATH_DEPS)
+  --termination-log PATH   summary on exit (default /dev/termination-log when
+                           it exists and is writable)
+  --exit-code-map FROM=TO  remap the child's status (repeatable), e.g. 143=0
+
+Durations: 30, 30s, 1m30s, 500ms, 2h. A second TERM does not shorten the
+grace; a second INT kills at once.
+
+Exit: the child's code; 128+N when signal N killed it; 127 CMD not found;
+126 CMD not executable; 123 unit owned by another live process; 124 birth
+dependencies not ready in time; 125 liveness run itself failed (usage, I/O).
+"
+        }
+        "terminate" => {
+            "\
+Usage: liveness terminate [-u UNIT] [-r DIR] [--signal TERM] [--timeout 30s] [--no-wait]
+
+Sends the signal to the unit's owner after verifying it is the process that
+claimed the unit (pid and start time, through a pidfd: a reused pid is never
+signalled), then waits until it has exited and the unit is released. Under
+'liveness run' the owner is the child; the supervisor then writes the
+tombstone and exits. For Kubernetes preStop hooks.
+
+Exit: 0 exited (or signalled, with --no-wait), 3 no state, 4 owner gone or
+pid reused (nothing signalled), 8 timed out, 2 usage, 11 system error.
+"
+        }
+        "wait" => {
+            "\
+Usage: liveness wait (--ready | --gone | --tombstone) UNIT... [-r DIR] [--timeout 30s]
+
+Blocks until every unit is ready ('probe --ready' passes), gone (no live
+owner), or has a tombstone with a death; inotify, plus a check every second.
+
+Exit: 0 when all are, 8 on timeout (one line names the units still waiting).
 "
         }
         _ => HELP,
@@ -458,6 +753,92 @@ mod tests {
             parse_str(&["not-ready"]).unwrap(),
             Command::NotReady(Target::default())
         );
+    }
+
+    /// `run` takes its options before the command and everything after it
+    /// (even option-like words) as the command.
+    #[test]
+    fn run_parses_options_then_command() {
+        let c = parse_str(&[
+            "run",
+            "-u",
+            "side",
+            "--grace",
+            "1m30s",
+            "--birth-deps",
+            "a, b",
+            "--birth-deps",
+            "c",
+            "--death-deps",
+            "main",
+            "--exit-code-map",
+            "143=0",
+            "--ready-on-start",
+            "--process-group",
+            "--",
+            "prog",
+            "--grace",
+            "x",
+        ])
+        .unwrap();
+        let Command::Run(r) = c else { panic!("{c:?}") };
+        assert_eq!(r.target.unit.as_deref(), Some("side"));
+        assert_eq!(r.grace, Some(Duration::from_secs(90)));
+        assert_eq!(r.birth_deps, Some(vec!["a".into(), "b".into(), "c".into()]));
+        assert_eq!(r.death_deps, Some(vec!["main".into()]));
+        assert_eq!(r.exit_code_map, vec![(143, 0)]);
+        assert!(r.ready_on_start && r.process_group);
+        assert_eq!(r.argv, ["prog", "--grace", "x"]);
+        // Without `--`, the first word that is not an option starts the command.
+        let Command::Run(r) = parse_str(&["run", "sh", "-c", "exit 1"]).unwrap() else {
+            panic!()
+        };
+        assert_eq!(r.argv, ["sh", "-c", "exit 1"]);
+        for bad in [
+            &["run"][..],
+            &["run", "--exit-code-map", "256=0", "--", "x"],
+            &["run", "--exit-code-map", "1:0", "--", "x"],
+            &["terminate", "--signal", "NOPE"],
+            &["wait", "a"],
+            &["wait", "--ready"],
+            &["wait", "--ready", "--gone", "a"],
+        ] {
+            assert!(parse_str(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    /// Go-style durations as kubexit's variables hold them, and bare seconds.
+    #[test]
+    fn durations() {
+        for (v, ms) in [
+            ("30", 30_000),
+            ("30s", 30_000),
+            ("1m30s", 90_000),
+            ("500ms", 500),
+            ("2h", 7_200_000),
+            ("0s", 0),
+        ] {
+            assert_eq!(duration("d", v).unwrap(), Duration::from_millis(ms), "{v}");
+        }
+        for v in ["", "s", "1.5s", "-1s", "10d", "1s2", "99999999999h"] {
+            assert!(duration("d", v).is_err(), "{v}");
+        }
+    }
+
+    /// Signals by name, with or without SIG, any case, or by number.
+    #[test]
+    fn signals_by_name_or_number() {
+        assert_eq!(parse_signal("TERM"), Some(15));
+        assert_eq!(parse_signal("sigkill"), Some(9));
+        assert_eq!(parse_signal("10"), Some(10));
+        assert_eq!(parse_signal("0"), None);
+        assert_eq!(parse_signal("BOGUS"), None);
+        let Command::Terminate { signal, wait, .. } =
+            parse_str(&["terminate", "-s", "USR1", "--no-wait"]).unwrap()
+        else {
+            panic!()
+        };
+        assert_eq!((signal, wait), (10, false));
     }
 
     /// Help and version never fail.

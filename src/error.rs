@@ -44,6 +44,12 @@ pub enum ErrorKind {
     /// The operating system refused (read-only or full file system,
     /// permissions, ...). Previous state is intact.
     Io,
+    /// A wait ran out of time (`liveness run --birth-deps`, `terminate`,
+    /// `wait`).
+    Timeout,
+    /// The recorded owner is not running, or its pid now names another
+    /// process (`terminate` refuses to signal it).
+    OwnerGone,
 }
 
 /// An error from the `liveness` library.
@@ -199,6 +205,8 @@ impl From<Error> for io::Error {
             (_, ErrorKind::NotLoaded) => io::ErrorKind::NotFound,
             (_, ErrorKind::Corrupt) => io::ErrorKind::InvalidData,
             (_, ErrorKind::CheckFailed | ErrorKind::Io) => io::ErrorKind::Other,
+            (_, ErrorKind::Timeout) => io::ErrorKind::TimedOut,
+            (_, ErrorKind::OwnerGone) => io::ErrorKind::NotFound,
         };
         io::Error::new(kind, err)
     }

@@ -30,6 +30,16 @@ pub enum ExitCode {
     Busy,
     /// 11: the system refused (read-only or full file system, permissions).
     Io,
+    /// `liveness run`: the child's status, passed through (after
+    /// `--exit-code-map`): its exit code, 128+N for signal N, 127 not found,
+    /// 126 not executable.
+    Child(u8),
+    /// 123, `liveness run`: the unit is owned by another live process.
+    RunBusy,
+    /// 124, `liveness run`: the birth dependencies were not ready in time.
+    BirthTimeout,
+    /// 125, `liveness run` itself failed (usage, I/O, fork).
+    RunFailed,
 }
 
 impl ExitCode {
@@ -48,6 +58,19 @@ impl ExitCode {
             ExitCode::CheckFailed => 9,
             ExitCode::Busy => 10,
             ExitCode::Io => 11,
+            ExitCode::Child(c) => c,
+            ExitCode::RunBusy => 123,
+            ExitCode::BirthTimeout => 124,
+            ExitCode::RunFailed => 125,
+        }
+    }
+
+    /// The code `liveness run` exits with when it fails itself.
+    pub fn of_run_failure(kind: ErrorKind) -> ExitCode {
+        match kind {
+            ErrorKind::Busy => ExitCode::RunBusy,
+            ErrorKind::Timeout => ExitCode::BirthTimeout,
+            _ => ExitCode::RunFailed,
         }
     }
 }
@@ -75,6 +98,8 @@ impl From<ErrorKind> for ExitCode {
             ErrorKind::Busy => ExitCode::Busy,
             ErrorKind::NotLoaded => ExitCode::NoState,
             ErrorKind::Corrupt => ExitCode::Corrupt,
+            ErrorKind::Timeout => ExitCode::Timeout,
+            ErrorKind::OwnerGone => ExitCode::OwnerGone,
             _ => ExitCode::Io,
         }
     }
@@ -115,6 +140,22 @@ mod tests {
         assert_eq!(codes.len(), all.len());
     }
 
+    /// `liveness run` passes the child's status through and has its own
+    /// three codes, 123 to 125, for its own failures.
+    #[test]
+    fn run_codes() {
+        for c in [0u8, 1, 2, 126, 127, 128, 143, 255] {
+            assert_eq!(ExitCode::Child(c).code(), c);
+        }
+        assert_eq!(ExitCode::of_run_failure(ErrorKind::Busy).code(), 123);
+        assert_eq!(ExitCode::of_run_failure(ErrorKind::Timeout).code(), 124);
+        assert_eq!(ExitCode::of_run_failure(ErrorKind::Io).code(), 125);
+        assert_eq!(
+            ExitCode::of_run_failure(ErrorKind::InvalidInput).code(),
+            125
+        );
+    }
+
     /// Every probe verdict maps to the exit code the library documents.
     #[test]
     fn verdicts_map_to_their_codes() {
@@ -146,5 +187,7 @@ mod tests {
         assert_eq!(ExitCode::from(ErrorKind::NotLoaded), ExitCode::NoState);
         assert_eq!(ExitCode::from(ErrorKind::Corrupt), ExitCode::Corrupt);
         assert_eq!(ExitCode::from(ErrorKind::Io), ExitCode::Io);
+        assert_eq!(ExitCode::from(ErrorKind::Timeout), ExitCode::Timeout);
+        assert_eq!(ExitCode::from(ErrorKind::OwnerGone), ExitCode::OwnerGone);
     }
 }

@@ -29,8 +29,13 @@
 //!
 //! A unit has one owner, which claims it with [`Health::load`] (or
 //! [`load`] for the process-wide handle) after running its sanity checks.
-//! A process started by `liveness run` finds the unit already claimed for
-//! it and *attaches*: it reports, its supervisor owns.
+//! A process started by `liveness run` (or [`Supervisor`]) finds the unit
+//! already claimed for it and *attaches*: it reports, its supervisor owns.
+//! The supervisor forwards signals, reaps zombies, writes a [`Tombstone`]
+//! when the child ends, and starts or stops it after other units (birth and
+//! death dependencies); [`terminate`] stops a unit's owner without ever
+//! signalling a reused pid, and [`wait_for`] blocks until units are ready,
+//! gone or dead.
 //!
 //! # Guarantees
 //!
@@ -132,8 +137,12 @@ mod probe;
 mod proc;
 mod read;
 mod status;
+mod supervise;
 mod sys;
+mod terminate;
+mod tombstone;
 mod unit;
+mod watch;
 
 pub use crate::{
     check::{Check, CheckResult},
@@ -146,5 +155,9 @@ pub use crate::{
     health::{Builder, Health},
     probe::{Mode, Probe, Report, Verdict},
     status::{status, status_json, status_table},
+    supervise::{Outcome, Supervisor},
+    terminate::{Terminated, terminate},
+    tombstone::Tombstone,
     unit::{DEFAULT_RUNDIR, MAX_UNIT_LEN, RUNDIR_ENV, UNIT_ENV, Unit, validate_unit_name},
+    watch::{Awaited, wait_for},
 };

@@ -20,6 +20,8 @@ use liveness::{ErrorKind, Health, Probe, Unit};
 enum Failure {
     Usage(String),
     Lib(liveness::Error),
+    /// `liveness run` failed itself: exit 123 to 125.
+    Run(Box<Failure>),
 }
 
 impl From<liveness::Error> for Failure {
@@ -39,6 +41,10 @@ impl Failure {
         match self {
             Failure::Usage(_) => ExitCode::Usage,
             Failure::Lib(e) => e.kind().into(),
+            Failure::Run(f) => match &**f {
+                Failure::Lib(e) => ExitCode::of_run_failure(e.kind()),
+                _ => ExitCode::RunFailed,
+            },
         }
     }
 }
@@ -48,6 +54,7 @@ impl fmt::Display for Failure {
         match self {
             Failure::Usage(u) => write!(f, "usage: {u} (see 'liveness --help')"),
             Failure::Lib(e) => e.fmt(f),
+            Failure::Run(inner) => inner.fmt(f),
         }
     }
 }
@@ -64,7 +71,49 @@ fn main() -> std::process::ExitCode {
 }
 
 fn run(args: impl IntoIterator<Item = std::ffi::OsString>) -> Result<ExitCode, Failure> {
-    match cli::parse(args)? {
+    let command = match cli::parse(args) {
+        Ok(c) => c,
+        Err(u) if u.0.starts_with("run: ") => return Err(Failure::Run(Box::new(u.into()))),
+        Err(u) => return Err(u.into()),
+    };
+    match command {
+        Command::Run(r) => supervise(r).map_err(|f| Failure::Run(Box::new(f))),
+        Command::Terminate {
+            target,
+            signal,
+            timeout,
+            wait,
+        } => {
+            let unit = unit(&target)?;
+            liveness::terminate(&unit, signal, wait.then_some(timeout))?;
+            Ok(ExitCode::Ok)
+        }
+        Command::Wait {
+            rundir,
+            what,
+            units,
+            timeout,
+        } => {
+            let units = units
+                .iter()
+                .map(|u| Unit::resolve(Some(u), rundir.as_deref()))
+                .collect::<Result<Vec<_>, _>>()?;
+            let left = liveness::wait_for(&units, what, timeout);
+            if left.is_empty() {
+                return Ok(ExitCode::Ok);
+            }
+            let list = left
+                .iter()
+                .map(|(u, why)| format!("{u} ({why})"))
+                .collect::<Vec<_>>()
+                .join(", ");
+            let _ = writeln!(
+                std::io::stderr(),
+                "liveness: wait: timed out after {}: still waiting for {list}",
+                cli::show_duration(timeout)
+            );
+            Ok(ExitCode::Timeout)
+        }
         Command::Help(topic) => {
             print!("{}", topic.map_or(cli::HELP, cli::command_help));
             Ok(ExitCode::Ok)
@@ -164,6 +213,75 @@ fn run(args: impl IntoIterator<Item = std::ffi::OsString>) -> Result<ExitCode, F
             Ok(ExitCode::Ok)
         }
     }
+}
+
+/// `liveness run`: flags, then kubexit's environment variables, then
+/// defaults.
+fn supervise(r: cli::Run) -> Result<ExitCode, Failure> {
+    let env = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
+    let unit_name = r
+        .target
+        .unit
+        .clone()
+        .or_else(|| env(liveness::UNIT_ENV))
+        .or_else(|| env("KUBEXIT_NAME"));
+    let rundir = r
+        .target
+        .rundir
+        .clone()
+        .or_else(|| env(liveness::RUNDIR_ENV).map(Into::into))
+        .or_else(|| env("KUBEXIT_GRAVEYARD").map(Into::into));
+    let unit = Unit::resolve(unit_name.as_deref(), rundir.as_deref())?;
+    let env_duration = |name: &str| -> Result<Option<Duration>, Failure> {
+        env(name)
+            .map(|v| cli::duration(&format!("${name}"), &v))
+            .transpose()
+            .map_err(Failure::from)
+    };
+    let deps = |flag: Option<Vec<String>>, name: &str| -> Result<Vec<Unit>, Failure> {
+        let names =
+            flag.unwrap_or_else(|| env(name).map(|v| cli::unit_list(&v)).unwrap_or_default());
+        Ok(names
+            .iter()
+            .map(|n| Unit::new(n.clone(), unit.rundir()))
+            .collect::<Result<Vec<_>, _>>()?)
+    };
+    let grace = match r.grace {
+        Some(g) => Some(g),
+        None => env_duration("KUBEXIT_GRACE_PERIOD")?,
+    };
+    let birth_timeout = match r.birth_timeout {
+        Some(t) => t,
+        None => env_duration("KUBEXIT_BIRTH_TIMEOUT")?.unwrap_or(cli::DEFAULT_WAIT),
+    };
+    let birth = deps(r.birth_deps, "KUBEXIT_BIRTH_DEPS")?;
+    let death = deps(r.death_deps, "KUBEXIT_DEATH_DEPS")?;
+    let mut s = liveness::Supervisor::new(unit.clone(), r.argv)
+        .ready_on_start(r.ready_on_start)
+        .process_group(r.process_group)
+        .birth_deps(birth, birth_timeout)
+        .death_deps(death);
+    if let Some(g) = grace {
+        s = s.grace(g);
+    }
+    for (from, to) in r.exit_code_map {
+        s = s.exit_code_map(from, to);
+    }
+    let default_log = std::path::Path::new("/dev/termination-log");
+    match r.termination_log {
+        Some(p) => s = s.termination_log(p),
+        None if default_log.exists()
+            && nix::unistd::access(default_log, nix::unistd::AccessFlags::W_OK).is_ok() =>
+        {
+            s = s.termination_log(default_log);
+        }
+        None => {}
+    }
+    let outcome = s.run()?;
+    if let Some(why) = &outcome.exec_error {
+        let _ = writeln!(std::io::stderr(), "liveness: run: {why}");
+    }
+    Ok(ExitCode::Child(outcome.exit_code))
 }
 
 fn unit(target: &Target) -> Result<Unit, Failure> {

@@ -157,3 +157,78 @@ mod tests {
         );
     }
 }
+
+/// Pids whose parent (field 4 of `/proc/<pid>/stat`) is `ppid`: the
+/// supervisor's children, including orphans re-parented to it.
+///
+/// `None` when `/proc` is not our PID namespace's (a new namespace without
+/// `--mount-proc`): its pids would name other processes.
+pub(crate) fn children_of(ppid: u32) -> Option<Vec<u32>> {
+    let own = std::fs::read_link("/proc/self").ok()?;
+    if own.to_str() != Some(&std::process::id().to_string()) {
+        return None;
+    }
+    let entries = std::fs::read_dir("/proc").ok()?;
+    let mut out = Vec::new();
+    for entry in entries.flatten() {
+        let Some(pid) = entry
+            .file_name()
+            .to_str()
+            .and_then(|s| s.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        let mut buf = [0u8; 1024];
+        let n = match File::open(format!("/proc/{pid}/stat")).and_then(|mut f| f.read(&mut buf)) {
+            Ok(n) => n,
+            Err(_) => continue,
+        };
+        if parse_ppid(&buf[..n]) == Some(ppid) {
+            out.push(pid);
+        }
+    }
+    Some(out)
+}
+
+/// Field 4 of a `/proc/<pid>/stat` line.
+fn parse_ppid(line: &[u8]) -> Option<u32> {
+    let close = line.iter().rposition(|&b| b == b')')?;
+    let mut fields = line[close + 1..]
+        .split(|&b| b == b' ')
+        .filter(|f| !f.is_empty());
+    let ppid = fields.nth(1)?;
+    std::str::from_utf8(ppid).ok()?.parse().ok()
+}
+
+#[cfg(test)]
+mod children_tests {
+    use super::*;
+
+    /// The parent pid is field 4, counted after the last `)`.
+    #[test]
+    fn ppid_is_field_four() {
+        assert_eq!(parse_ppid(b"12 (a) b) S 7 12 12 0"), Some(7));
+        assert_eq!(parse_ppid(b"12 (x"), None);
+    }
+
+    /// A spawned child is listed among our children until reaped.
+    #[test]
+    fn children_of_lists_a_child() {
+        let mut child = std::process::Command::new("sleep")
+            .arg("5")
+            .spawn()
+            .unwrap();
+        assert!(
+            children_of(std::process::id())
+                .unwrap()
+                .contains(&child.id())
+        );
+        child.kill().unwrap();
+        child.wait().unwrap();
+        assert!(
+            !children_of(std::process::id())
+                .unwrap()
+                .contains(&child.id())
+        );
+    }
+}

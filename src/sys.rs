@@ -247,3 +247,205 @@ pub(crate) fn error_text(e: &io::Error) -> String {
         None => s,
     }
 }
+
+// ---- Processes and signals (the supervisor, `terminate`, `wait`) ----
+
+use nix::sys::signal::{SigSet, Signal};
+use nix::unistd::Pid;
+
+fn pid_t(pid: u32) -> io::Result<Pid> {
+    i32::try_from(pid)
+        .ok()
+        .filter(|p| *p > 0)
+        .map(Pid::from_raw)
+        .ok_or_else(|| io::Error::from(io::ErrorKind::InvalidInput))
+}
+
+/// Blocks `set` in the calling thread (threads spawned later inherit the
+/// mask); the signals then wait in the kernel for a `signalfd` to read them.
+pub(crate) fn block_signals(set: &SigSet) -> io::Result<()> {
+    set.thread_block().map_err(io_err)
+}
+
+/// A non-blocking, close-on-exec `signalfd` for `set` (which must be
+/// blocked).
+pub(crate) fn signalfd(set: &SigSet) -> io::Result<nix::sys::signalfd::SignalFd> {
+    use nix::sys::signalfd::{SfdFlags, SignalFd};
+    SignalFd::with_flags(set, SfdFlags::SFD_NONBLOCK | SfdFlags::SFD_CLOEXEC).map_err(io_err)
+}
+
+/// `prctl(PR_SET_CHILD_SUBREAPER, 1)`: orphaned descendants are re-parented
+/// to us instead of to PID 1, so we can reap (and kill) them.
+pub(crate) fn set_child_subreaper() -> io::Result<()> {
+    nix::sys::prctl::set_child_subreaper(true).map_err(io_err)
+}
+
+/// Sends `sig` to `pid`, or to the process group `pid` leads when `group`.
+pub(crate) fn kill(pid: u32, sig: Signal, group: bool) -> io::Result<()> {
+    let p = pid_t(pid)?;
+    if group {
+        nix::sys::signal::killpg(p, sig).map_err(io_err)
+    } else {
+        nix::sys::signal::kill(p, sig).map_err(io_err)
+    }
+}
+
+/// `kill(-1, SIGKILL)`: every process we may signal but ourselves. Only
+/// PID 1 of a PID namespace calls it, where that means "everything else in
+/// the namespace".
+pub(crate) fn kill_all_but_self() {
+    let _ = nix::sys::signal::kill(Pid::from_raw(-1), Signal::SIGKILL);
+}
+
+/// How a reaped process ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Ended {
+    Code(u8),
+    Signal(i32),
+}
+
+/// `waitpid(-1, WNOHANG)` (or blocking): `Ok(None)` when no child has
+/// changed state, `Err` with `ECHILD` when there are no children left.
+pub(crate) fn reap_any(block: bool) -> io::Result<Option<(u32, Ended)>> {
+    use nix::sys::wait::{WaitPidFlag, WaitStatus, waitpid};
+    let flags = if block {
+        WaitPidFlag::empty()
+    } else {
+        WaitPidFlag::WNOHANG
+    };
+    loop {
+        match waitpid(Pid::from_raw(-1), Some(flags)) {
+            Ok(WaitStatus::Exited(pid, code)) => {
+                return Ok(Some((pid.as_raw() as u32, Ended::Code(code as u8))));
+            }
+            Ok(WaitStatus::Signaled(pid, sig, _)) => {
+                return Ok(Some((pid.as_raw() as u32, Ended::Signal(sig as i32))));
+            }
+            Ok(WaitStatus::StillAlive) => return Ok(None),
+            // Stopped/continued are not reported without WUNTRACED.
+            Ok(_) => continue,
+            Err(Errno::EINTR) => continue,
+            Err(e) => return Err(io_err(e)),
+        }
+    }
+}
+
+/// `pidfd_open(2)`: a descriptor that names exactly one process, immune to
+/// pid reuse.
+pub(crate) fn pidfd_open(pid: u32) -> io::Result<OwnedFd> {
+    use std::os::fd::FromRawFd;
+    let p = pid_t(pid)?;
+    // SAFETY: pidfd_open takes a pid and flags and returns a new descriptor
+    // or -1; no memory is passed.
+    let fd = unsafe { nix::libc::syscall(nix::libc::SYS_pidfd_open, p.as_raw(), 0) };
+    if fd < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: the kernel just returned this descriptor to us; nothing else
+    // owns it.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd as i32) })
+}
+
+/// `pidfd_send_signal(2)`: signals the process the descriptor names, never
+/// a process that reused its pid.
+pub(crate) fn pidfd_send_signal(fd: BorrowedFd<'_>, sig: Signal) -> io::Result<()> {
+    use std::os::fd::AsRawFd;
+    // SAFETY: the descriptor is open for the duration of the call; a null
+    // siginfo pointer is allowed and means "as kill(2) would".
+    let r = unsafe {
+        nix::libc::syscall(
+            nix::libc::SYS_pidfd_send_signal,
+            fd.as_raw_fd(),
+            sig as i32,
+            std::ptr::null::<nix::libc::siginfo_t>(),
+            0,
+        )
+    };
+    if r < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+/// Waits up to `timeout_ms` (-1: forever) until one of `fds` is readable.
+/// Returns which ones are.
+pub(crate) fn poll_readable(fds: &[BorrowedFd<'_>], timeout_ms: i32) -> io::Result<Vec<bool>> {
+    use nix::poll::{PollFd, PollFlags, PollTimeout};
+    let mut pfds: Vec<PollFd<'_>> = fds
+        .iter()
+        .map(|fd| PollFd::new(*fd, PollFlags::POLLIN))
+        .collect();
+    let timeout = if timeout_ms < 0 {
+        PollTimeout::NONE
+    } else {
+        PollTimeout::try_from(timeout_ms).unwrap_or(PollTimeout::MAX)
+    };
+    match nix::poll::poll(&mut pfds, timeout) {
+        Ok(_) | Err(Errno::EINTR) => {}
+        Err(e) => return Err(io_err(e)),
+    }
+    Ok(pfds
+        .iter()
+        .map(|p| p.revents().is_some_and(|r| !r.is_empty()))
+        .collect())
+}
+
+/// `pipe2(O_CLOEXEC)`: (read end, write end).
+pub(crate) fn pipe() -> io::Result<(OwnedFd, OwnedFd)> {
+    nix::unistd::pipe2(OFlag::O_CLOEXEC).map_err(io_err)
+}
+
+/// The signal's name (`SIGTERM`), `SIGRTMIN+N` for a real-time signal.
+pub(crate) fn signal_name(n: i32) -> String {
+    match Signal::try_from(n) {
+        Ok(s) => s.as_str().to_owned(),
+        Err(_) => {
+            let min = nix::libc::SIGRTMIN();
+            if n >= min {
+                format!("SIGRTMIN+{}", n - min)
+            } else {
+                format!("SIG{n}")
+            }
+        }
+    }
+}
+
+/// Runs in a child of `liveness run` between `fork` and `exec` (a
+/// `pre_exec` hook), so it makes async-signal-safe system calls only: it
+/// closes its copy of the release pipe's write end, unblocks every signal,
+/// asks for SIGKILL if the supervisor dies, writes its pid to `pid_w`, then
+/// blocks until the supervisor has recorded it and writes one byte to the
+/// release pipe. A closed release pipe (the supervisor failed) aborts the
+/// exec with `ECANCELED`.
+pub(crate) fn gate_in_child(pid_w: i32, rel_r: i32, rel_w: i32) -> io::Result<()> {
+    use nix::libc;
+    let cancel = || io::Error::from_raw_os_error(libc::ECANCELED);
+    // SAFETY: each call is an async-signal-safe system call on descriptors
+    // this process owns (inherited through fork) and on stack buffers that
+    // outlive the call; nothing allocates or takes a lock.
+    unsafe {
+        libc::close(rel_w);
+        let mut set: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut set);
+        libc::sigprocmask(libc::SIG_SETMASK, &set, std::ptr::null_mut());
+        libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL, 0, 0, 0);
+        let pid = libc::getpid().to_ne_bytes();
+        if libc::write(pid_w, pid.as_ptr().cast(), pid.len()) != pid.len() as isize {
+            return Err(cancel());
+        }
+        libc::close(pid_w);
+        let mut byte = [0u8; 1];
+        loop {
+            let n = libc::read(rel_r, byte.as_mut_ptr().cast(), 1);
+            if n == 1 {
+                break;
+            }
+            if n < 0 && io::Error::last_os_error().raw_os_error() == Some(libc::EINTR) {
+                continue;
+            }
+            return Err(cancel());
+        }
+        libc::close(rel_r);
+    }
+    Ok(())
+}

@@ -1,0 +1,902 @@
+//! `liveness run`: a supervisor that owns a unit on behalf of a child.
+//!
+//! The supervisor claims the unit (it holds the `lock`), then starts the
+//! child through a gate: the forked child writes its pid to a pipe and blocks
+//! before `exec` until the supervisor has recorded its `pid` and `starttime`
+//! (exec does not change either). When the child — or anything it runs —
+//! then calls `load`, the claim finds the lock held and the `pid` file
+//! naming itself: it *attaches* (reports into the unit, does not own it).
+//!
+//! Signals are blocked and read from a `signalfd` in one `poll` loop with the
+//! inotify descriptor of the dependencies and the grace timer: no
+//! asynchronous handlers. Every SIGCHLD reaps with `waitpid(-1, WNOHANG)`
+//! until nothing is left; the supervisor is a child subreaper (or PID 1), so
+//! orphaned descendants are reaped too, and killed when the child ends.
+
+use std::ffi::OsString;
+use std::fs::File;
+use std::io::{self, Read, Write};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
+use std::os::unix::process::CommandExt;
+use std::path::PathBuf;
+use std::time::{Duration, Instant, SystemTime};
+
+use nix::sys::signal::{SigSet, Signal};
+
+use crate::atomic;
+use crate::claim::{Claim, Target};
+use crate::error::{Error, ErrorKind, Result};
+use crate::format;
+use crate::health;
+use crate::proc;
+use crate::read;
+use crate::sys::{self, Ended};
+use crate::tombstone::Tombstone;
+use crate::unit::{RUNDIR_ENV, UNIT_ENV, Unit};
+use crate::watch::{self, Awaited, Watcher};
+
+/// Default `--grace`: what Kubernetes gives a pod after SIGTERM.
+const DEFAULT_GRACE: Duration = Duration::from_secs(30);
+/// Default `--birth-timeout`.
+const DEFAULT_BIRTH_TIMEOUT: Duration = Duration::from_secs(30);
+/// The termination message Kubernetes reads is capped at 4096 bytes.
+const TERMINATION_LOG_MAX: usize = 4096;
+
+/// The signals the supervisor takes: forwarded ones, and SIGCHLD.
+const FORWARDED: [Signal; 7] = [
+    Signal::SIGTERM,
+    Signal::SIGINT,
+    Signal::SIGHUP,
+    Signal::SIGQUIT,
+    Signal::SIGUSR1,
+    Signal::SIGUSR2,
+    Signal::SIGWINCH,
+];
+
+/// Runs a command as the supervised owner of a unit (`liveness run`).
+///
+/// # Examples
+///
+/// ```
+/// use liveness::{Supervisor, Unit};
+///
+/// let dir = tempfile::tempdir()?;
+/// let unit = Unit::new("job", dir.path())?;
+/// let outcome = Supervisor::new(unit.clone(), ["sh", "-c", "exit 3"])
+///     .exit_code_map(3, 0)
+///     .run()?;
+/// assert_eq!(outcome.child_code, 3);
+/// assert_eq!(outcome.exit_code, 0);
+/// let tombstone = liveness::Tombstone::read(&unit)?.expect("written");
+/// assert_eq!(tombstone.exit_code, Some(3));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Debug, Clone)]
+#[must_use]
+pub struct Supervisor {
+    unit: Unit,
+    argv: Vec<OsString>,
+    ready_on_start: bool,
+    grace: Duration,
+    process_group: bool,
+    birth_deps: Vec<Unit>,
+    birth_timeout: Duration,
+    death_deps: Vec<Unit>,
+    termination_log: Option<PathBuf>,
+    exit_code_map: Vec<(u8, u8)>,
+}
+
+/// How a supervised run ended.
+///
+/// # Examples
+///
+/// ```
+/// let dir = tempfile::tempdir()?;
+/// let unit = liveness::Unit::new("j", dir.path())?;
+/// let out = liveness::Supervisor::new(unit, ["/nonexistent/cmd"]).run()?;
+/// assert_eq!(out.exit_code, 127);
+/// assert!(out.exec_error.is_some());
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Outcome {
+    /// The status to exit with: [`child_code`](Outcome::child_code) after
+    /// the exit-code map.
+    pub exit_code: u8,
+    /// The child's exit code; 128 + N when signal N killed it; 127 when the
+    /// command was not found, 126 when it could not be executed; 128 + N
+    /// when signal N stopped the supervisor before the child started.
+    pub child_code: u8,
+    /// The signal that killed the child (or stopped the supervisor before
+    /// the child started).
+    pub signal: Option<i32>,
+    /// Why the command could not be started (exit 126 or 127).
+    pub exec_error: Option<String>,
+    /// Why the supervisor stopped the child, if it did: a signal name, or
+    /// the death dependency that died.
+    pub stopped_by: Option<String>,
+    /// Whether the supervisor killed the child with SIGKILL (grace expired,
+    /// or a second SIGINT).
+    pub killed: bool,
+    /// Other processes reaped: orphans re-parented to the supervisor.
+    pub orphans_reaped: u64,
+    /// From the start of the child (or of the supervisor, when the child
+    /// never started) to its end.
+    pub duration: Duration,
+}
+
+impl Supervisor {
+    /// A supervisor for `unit` that will run `argv` (program, then
+    /// arguments; the program is searched in `PATH`).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let unit = liveness::Unit::new("job", "/tmp")?;
+    /// let s = liveness::Supervisor::new(unit, ["true"]);
+    /// # let _ = s;
+    /// # Ok::<(), liveness::Error>(())
+    /// ```
+    pub fn new<I, S>(unit: Unit, argv: I) -> Supervisor
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<OsString>,
+    {
+        Supervisor {
+            unit,
+            argv: argv.into_iter().map(Into::into).collect(),
+            ready_on_start: false,
+            grace: DEFAULT_GRACE,
+            process_group: false,
+            birth_deps: Vec::new(),
+            birth_timeout: DEFAULT_BIRTH_TIMEOUT,
+            death_deps: Vec::new(),
+            termination_log: None,
+            exit_code_map: Vec::new(),
+        }
+    }
+
+    /// Marks the unit ready (and error 0) as soon as the child runs, for
+    /// programs that never report.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # let unit = liveness::Unit::new("job", "/tmp")?;
+    /// let s = liveness::Supervisor::new(unit, ["true"]).ready_on_start(true);
+    /// # let _ = s;
+    /// # Ok::<(), liveness::Error>(())
+    /// ```
+    pub fn ready_on_start(mut self, yes: bool) -> Supervisor {
+        self.ready_on_start = yes;
+        self
+    }
+
+    /// How long the child has, after the stop signal, before SIGKILL.
+    /// Default 30 s.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # let unit = liveness::Unit::new("job", "/tmp")?;
+    /// let s = liveness::Supervisor::new(unit, ["true"]).grace(std::time::Duration::from_secs(5));
+    /// # let _ = s;
+    /// # Ok::<(), liveness::Error>(())
+    /// ```
+    pub fn grace(mut self, grace: Duration) -> Supervisor {
+        self.grace = grace;
+        self
+    }
+
+    /// Starts the child in its own process group and sends every signal
+    /// (and the final SIGKILL) to the whole group.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # let unit = liveness::Unit::new("job", "/tmp")?;
+    /// let s = liveness::Supervisor::new(unit, ["true"]).process_group(true);
+    /// # let _ = s;
+    /// # Ok::<(), liveness::Error>(())
+    /// ```
+    pub fn process_group(mut self, yes: bool) -> Supervisor {
+        self.process_group = yes;
+        self
+    }
+
+    /// Units that must be ready (`probe --ready` passes) before the child is
+    /// started, and how long to wait for them (default 30 s).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # let unit = liveness::Unit::new("job", "/tmp")?;
+    /// let db = liveness::Unit::new("db", "/tmp")?;
+    /// let s = liveness::Supervisor::new(unit, ["true"])
+    ///     .birth_deps(vec![db], std::time::Duration::from_secs(60));
+    /// # let _ = s;
+    /// # Ok::<(), liveness::Error>(())
+    /// ```
+    pub fn birth_deps(mut self, units: Vec<Unit>, timeout: Duration) -> Supervisor {
+        self.birth_deps = units;
+        self.birth_timeout = timeout;
+        self
+    }
+
+    /// Units whose death (a tombstone with `Died`, or an owner gone) stops
+    /// the child gracefully. A tombstone already there counts.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # let unit = liveness::Unit::new("sidecar", "/tmp")?;
+    /// let main = liveness::Unit::new("main", "/tmp")?;
+    /// let s = liveness::Supervisor::new(unit, ["true"]).death_deps(vec![main]);
+    /// # let _ = s;
+    /// # Ok::<(), liveness::Error>(())
+    /// ```
+    pub fn death_deps(mut self, units: Vec<Unit>) -> Supervisor {
+        self.death_deps = units;
+        self
+    }
+
+    /// Writes a one-paragraph summary (at most 4096 bytes) to `path` on
+    /// exit, for Kubernetes' `terminationMessagePath`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # let unit = liveness::Unit::new("job", "/tmp")?;
+    /// let s = liveness::Supervisor::new(unit, ["true"]).termination_log("/dev/termination-log");
+    /// # let _ = s;
+    /// # Ok::<(), liveness::Error>(())
+    /// ```
+    pub fn termination_log(mut self, path: impl Into<PathBuf>) -> Supervisor {
+        self.termination_log = Some(path.into());
+        self
+    }
+
+    /// Maps the child's exit status `from` to `to` (e.g. 143 → 0 for a
+    /// sidecar whose SIGTERM exit would fail a Job). The first matching
+    /// entry applies.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # let unit = liveness::Unit::new("job", "/tmp")?;
+    /// let s = liveness::Supervisor::new(unit, ["true"]).exit_code_map(143, 0);
+    /// # let _ = s;
+    /// # Ok::<(), liveness::Error>(())
+    /// ```
+    pub fn exit_code_map(mut self, from: u8, to: u8) -> Supervisor {
+        self.exit_code_map.push((from, to));
+        self
+    }
+
+    /// Claims the unit, waits for the birth dependencies, runs the child
+    /// until it ends, writes the tombstone, clears the unit's state (the
+    /// tombstone stays) and returns how it ended.
+    ///
+    /// Blocks SIGTERM, SIGINT, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2, SIGWINCH
+    /// and SIGCHLD in the calling thread and leaves them blocked: call it
+    /// from the main thread before starting any other thread, so no other
+    /// thread receives them. Makes the process a child subreaper.
+    ///
+    /// # Errors
+    ///
+    /// - [`ErrorKind::InvalidInput`]: no command.
+    /// - [`ErrorKind::Busy`]: another live process owns the unit.
+    /// - [`ErrorKind::Timeout`]: a birth dependency was not ready in time;
+    ///   the child was never started.
+    /// - [`ErrorKind::Io`] (and others): the supervisor itself failed to set
+    ///   up (signals, state files, fork).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let dir = tempfile::tempdir()?;
+    /// let unit = liveness::Unit::new("j", dir.path())?;
+    /// let out = liveness::Supervisor::new(unit, ["sh", "-c", "kill -USR1 $$"]).run()?;
+    /// assert_eq!((out.child_code, out.signal), (138, Some(10)));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn run(self) -> Result<Outcome> {
+        let started = Instant::now();
+        let result = self.run_inner(started);
+        if let Some(path) = &self.termination_log {
+            let text = match &result {
+                Ok((outcome, last)) => self.summary(outcome, last.as_deref()),
+                Err(e) => format!("unit {}: liveness run failed: {e}", self.unit.name()),
+            };
+            if let Err(e) = write_termination_log(path, &text) {
+                log::warn!("termination log {}: {e}", path.display());
+            }
+        }
+        result.map(|(o, _)| o)
+    }
+
+    fn map_code(&self, code: u8) -> u8 {
+        self.exit_code_map
+            .iter()
+            .find(|(from, _)| *from == code)
+            .map_or(code, |(_, to)| *to)
+    }
+
+    fn run_inner(&self, started: Instant) -> Result<(Outcome, Option<String>)> {
+        let Some(program) = self.argv.first() else {
+            return Err(Error::new(
+                ErrorKind::InvalidInput,
+                "liveness run",
+                "no command",
+            ));
+        };
+        let mut mask = SigSet::empty();
+        for s in FORWARDED {
+            mask.add(s);
+        }
+        mask.add(Signal::SIGCHLD);
+        let sys_err = |what: &str, e: io::Error| Error::io(std::path::Path::new(what), e);
+        sys::block_signals(&mask).map_err(|e| sys_err("sigprocmask", e))?;
+        let sfd = sys::signalfd(&mask).map_err(|e| sys_err("signalfd", e))?;
+        if std::process::id() != 1
+            && let Err(e) = sys::set_child_subreaper()
+        {
+            log::warn!("cannot become a child subreaper: {e}; orphans go to PID 1");
+        }
+
+        // Claim for ourselves: the unit is "starting" while the birth
+        // dependencies are awaited, and a stale tombstone goes now.
+        let me = Target {
+            pid: std::process::id(),
+            starttime: proc::own_starttime()
+                .map_err(|e| Error::io(std::path::Path::new("/proc/self/stat"), e))?,
+        };
+        let (dir, claim, _key) = health::claim_unit(&self.unit, me)?;
+        let Claim::Held(lock) = claim else {
+            return Err(Error::busy(
+                self.unit.name(),
+                Some(me.pid),
+                "already claimed for this process",
+            ));
+        };
+        let mut state = Run {
+            sup: self,
+            dir,
+            lock: Some(lock),
+            orphans: 0,
+        };
+        health::start_incarnation(&self.unit, state.dir.as_fd(), me, false)?;
+
+        if !self.birth_deps.is_empty()
+            && let Some(sig) = state.await_birth(&sfd)?
+        {
+            state.clear(false);
+            let code = 128 + sig as u8;
+            return Ok((
+                Outcome {
+                    exit_code: self.map_code(code),
+                    child_code: code,
+                    signal: Some(sig),
+                    exec_error: None,
+                    stopped_by: Some(sys::signal_name(sig)),
+                    killed: false,
+                    orphans_reaped: state.orphans,
+                    duration: started.elapsed(),
+                },
+                None,
+            ));
+        }
+        state.supervise(program, &sfd)
+    }
+
+    /// The termination message: one paragraph.
+    fn summary(&self, o: &Outcome, last: Option<&str>) -> String {
+        let cmd = self
+            .argv
+            .iter()
+            .map(|a| a.to_string_lossy())
+            .collect::<Vec<_>>()
+            .join(" ");
+        let mut s = format!("unit {}: {cmd}: ", self.unit.name());
+        match (&o.exec_error, o.signal) {
+            (Some(e), _) => s.push_str(&format!("could not be started: {e}")),
+            (None, Some(n)) => s.push_str(&format!("killed by {}", sys::signal_name(n))),
+            (None, None) => s.push_str(&format!("exited with code {}", o.child_code)),
+        }
+        s.push_str(&format!(
+            " (exit status {}) after {:.3} s",
+            o.exit_code,
+            o.duration.as_secs_f64()
+        ));
+        if let Some(by) = &o.stopped_by {
+            s.push_str(&format!("; stopped by the supervisor ({by})"));
+        }
+        if let Some(last) = last {
+            s.push_str("; last ");
+            s.push_str(last);
+        }
+        s.push('.');
+        s
+    }
+}
+
+/// A run in progress: the claimed unit.
+struct Run<'s> {
+    sup: &'s Supervisor,
+    dir: OwnedFd,
+    lock: Option<File>,
+    orphans: u64,
+}
+
+/// What the loop learned from one batch of signals.
+#[derive(Default)]
+struct Batch {
+    child: Option<Ended>,
+    signals: Vec<Signal>,
+}
+
+impl Run<'_> {
+    fn unit(&self) -> &Unit {
+        &self.sup.unit
+    }
+
+    /// Reads every pending signal; reaps on SIGCHLD.
+    fn read_signals(&mut self, sfd: &nix::sys::signalfd::SignalFd, child: Option<u32>) -> Batch {
+        let mut batch = Batch::default();
+        while let Ok(Some(info)) = sfd.read_signal() {
+            match Signal::try_from(info.ssi_signo as i32) {
+                Ok(Signal::SIGCHLD) => {}
+                Ok(s) => batch.signals.push(s),
+                Err(_) => {}
+            }
+        }
+        // Reap on every wake-up: SIGCHLDs coalesce.
+        loop {
+            match sys::reap_any(false) {
+                Ok(Some((pid, ended))) if Some(pid) == child => batch.child = Some(ended),
+                Ok(Some((pid, _))) => {
+                    self.orphans += 1;
+                    log::debug!("reaped orphan {pid}");
+                }
+                Ok(None) | Err(_) => break,
+            }
+        }
+        batch
+    }
+
+    /// Waits for the birth dependencies. `Ok(Some(sig))` when a stop signal
+    /// came first.
+    fn await_birth(&mut self, sfd: &nix::sys::signalfd::SignalFd) -> Result<Option<i32>> {
+        let deps = &self.sup.birth_deps;
+        let watcher = Watcher::new(deps);
+        let deadline = Instant::now() + self.sup.birth_timeout;
+        loop {
+            watcher.drain();
+            let left = watch::pending(deps, Awaited::Ready);
+            if left.is_empty() {
+                return Ok(None);
+            }
+            let now = Instant::now();
+            if now >= deadline {
+                self.clear(false);
+                let list = left
+                    .iter()
+                    .map(|(u, why)| format!("{u} ({why})"))
+                    .collect::<Vec<_>>()
+                    .join(", ");
+                return Err(Error::new(
+                    ErrorKind::Timeout,
+                    format!("unit {}", self.unit().name()),
+                    format!(
+                        "birth dependencies not ready after {}: {list}",
+                        seconds(self.sup.birth_timeout)
+                    ),
+                ));
+            }
+            let mut fds = vec![sfd.as_fd()];
+            fds.extend(watcher.fd());
+            let wait = (deadline - now).min(watch::FALLBACK);
+            let _ = sys::poll_readable(&fds, watch::millis(wait));
+            let batch = self.read_signals(sfd, None);
+            if let Some(s) = batch.signals.iter().find(|s| {
+                matches!(
+                    s,
+                    Signal::SIGTERM | Signal::SIGINT | Signal::SIGHUP | Signal::SIGQUIT
+                )
+            }) {
+                log::info!("{s} before the child started: not starting it");
+                return Ok(Some(*s as i32));
+            }
+        }
+    }
+
+    /// Starts the child through the gate, supervises it, cleans up.
+    fn supervise(
+        mut self,
+        program: &OsString,
+        sfd: &nix::sys::signalfd::SignalFd,
+    ) -> Result<(Outcome, Option<String>)> {
+        let sup = self.sup;
+        let (pid_r, pid_w) = sys::pipe().map_err(|e| Error::io(&self.unit().dir(), e))?;
+        let (rel_r, rel_w) = sys::pipe().map_err(|e| Error::io(&self.unit().dir(), e))?;
+        let mut cmd = std::process::Command::new(program);
+        cmd.args(&sup.argv[1..])
+            .env(UNIT_ENV, self.unit().name())
+            .env(RUNDIR_ENV, self.unit().rundir());
+        if sup.process_group {
+            cmd.process_group(0);
+        }
+        let (pw, rr, rw) = (pid_w.as_raw_fd(), rel_r.as_raw_fd(), rel_w.as_raw_fd());
+        // SAFETY: the hook only makes async-signal-safe system calls (see
+        // sys::gate_in_child); it captures plain integers.
+        unsafe {
+            cmd.pre_exec(move || sys::gate_in_child(pw, rr, rw));
+        }
+        let this = &self;
+        let (spawned, gate) = std::thread::scope(|s| {
+            let gate = s.spawn(move || this.gate(this.dir.as_fd(), pid_r, rel_w));
+            let spawned = cmd.spawn();
+            // The child has its own copy (or never ran): ours must go for
+            // the gate to see end-of-file if the child wrote nothing.
+            drop(pid_w);
+            let gate = gate.join().unwrap_or_else(|_| {
+                Err(Error::new(
+                    ErrorKind::Io,
+                    "liveness run",
+                    "gate thread panicked",
+                ))
+            });
+            (spawned, gate)
+        });
+        drop(rel_r);
+        let born = match gate {
+            Ok(born) => born,
+            Err(e) => {
+                if let Ok(mut child) = spawned {
+                    let _ = child.kill();
+                    let _ = child.wait();
+                }
+                self.clear(false);
+                return Err(e);
+            }
+        };
+        let started = Instant::now();
+        let child = match spawned {
+            Ok(child) => child,
+            Err(e) => {
+                let code = match e.raw_os_error() {
+                    Some(nix::libc::ENOENT | nix::libc::ENOTDIR) => 127,
+                    _ => 126,
+                };
+                let why = format!("{}: {}", program.to_string_lossy(), sys::error_text(&e));
+                let last = self.finish(&born, Ended::Code(code));
+                return Ok((
+                    Outcome {
+                        exit_code: sup.map_code(code),
+                        child_code: code,
+                        signal: None,
+                        exec_error: Some(why),
+                        stopped_by: None,
+                        killed: false,
+                        orphans_reaped: self.orphans,
+                        duration: started.elapsed(),
+                    },
+                    last,
+                ));
+            }
+        };
+        let pid = child.id();
+        drop(child); // reaped with waitpid(-1), never through std
+        log::info!("unit {}: started pid {pid}", self.unit().name());
+
+        let death = (!sup.death_deps.is_empty()).then(|| Watcher::new(&sup.death_deps));
+        let mut stop_deadline: Option<Instant> = None;
+        let mut stopped_by = None;
+        let mut killed = false;
+        let mut ints = 0;
+        let mut check_deaths = death.is_some();
+        let ended = loop {
+            let batch = self.read_signals(sfd, Some(pid));
+            if let Some(ended) = batch.child {
+                break ended;
+            }
+            for sig in batch.signals {
+                match sig {
+                    Signal::SIGINT => {
+                        ints += 1;
+                        if ints >= 2 && !killed {
+                            log::info!("second SIGINT: killing pid {pid}");
+                            self.signal(pid, Signal::SIGKILL);
+                            killed = true;
+                        } else if stop_deadline.is_none() {
+                            stopped_by = Some("SIGINT".to_owned());
+                            stop_deadline = Some(self.begin_stop(pid, sig));
+                        } else {
+                            self.signal(pid, sig);
+                        }
+                    }
+                    Signal::SIGTERM if stop_deadline.is_none() => {
+                        stopped_by = Some("SIGTERM".to_owned());
+                        stop_deadline = Some(self.begin_stop(pid, sig));
+                    }
+                    // A second TERM is forwarded; the grace is not shortened.
+                    _ => self.signal(pid, sig),
+                }
+            }
+            if let Some(w) = &death
+                && check_deaths
+            {
+                w.drain();
+                if stop_deadline.is_none()
+                    && let Some((unit, why)) = dead_dep(&sup.death_deps)
+                {
+                    log::info!("death dependency {unit}: {why}: stopping pid {pid}");
+                    stopped_by = Some(format!("death dependency {unit}: {why}"));
+                    stop_deadline = Some(self.begin_stop(pid, Signal::SIGTERM));
+                }
+            }
+            let now = Instant::now();
+            if let Some(d) = stop_deadline
+                && now >= d
+                && !killed
+            {
+                log::info!("grace expired: killing pid {pid}");
+                self.signal(pid, Signal::SIGKILL);
+                killed = true;
+            }
+            let mut wait: Option<Duration> = None;
+            if let Some(d) = stop_deadline
+                && !killed
+            {
+                wait = Some(d.saturating_duration_since(now));
+            }
+            if death.is_some() && stop_deadline.is_none() {
+                wait = Some(wait.map_or(watch::FALLBACK, |w| w.min(watch::FALLBACK)));
+            }
+            let mut fds = vec![sfd.as_fd()];
+            if stop_deadline.is_none()
+                && let Some(fd) = death.as_ref().and_then(|w| w.fd())
+            {
+                fds.push(fd);
+            }
+            let timeout = wait.map_or(-1, watch::millis);
+            let ready = sys::poll_readable(&fds, timeout).unwrap_or_default();
+            // Re-check the dependencies on an inotify event or a fallback
+            // tick (a timeout), not on every signal.
+            check_deaths = ready.get(1).copied().unwrap_or(false) || !ready.iter().any(|r| *r);
+        };
+        let duration = started.elapsed();
+        self.kill_descendants(pid);
+        let (code, signal) = match ended {
+            Ended::Code(c) => (c, None),
+            Ended::Signal(n) => (u8::try_from(128 + n).unwrap_or(u8::MAX), Some(n)),
+        };
+        let last = self.finish(&born, ended);
+        log::info!(
+            "unit {}: pid {pid} ended with status {code}",
+            self.unit().name()
+        );
+        Ok((
+            Outcome {
+                exit_code: sup.map_code(code),
+                child_code: code,
+                signal,
+                exec_error: None,
+                stopped_by,
+                killed,
+                orphans_reaped: self.orphans,
+                duration,
+            },
+            last,
+        ))
+    }
+
+    /// The parent side of the gate (runs on a helper thread while `spawn`
+    /// waits for the exec): reads the child's pid, records it, releases it.
+    fn gate(&self, dir: BorrowedFd<'_>, pid_r: OwnedFd, rel_w: OwnedFd) -> Result<Tombstone> {
+        let unit = self.unit();
+        let mut buf = [0u8; 4];
+        File::from(pid_r).read_exact(&mut buf).map_err(|e| {
+            Error::new(
+                ErrorKind::Io,
+                format!("unit {}", unit.name()),
+                format!("the child never reached its gate: {e}"),
+            )
+        })?;
+        let pid = u32::try_from(i32::from_ne_bytes(buf)).unwrap_or(0);
+        let starttime = proc::starttime_of(pid)
+            .map_err(|e| Error::io(std::path::Path::new(&format!("/proc/{pid}/stat")), e))?
+            .ok_or_else(|| {
+                Error::new(ErrorKind::Io, format!("pid {pid}"), "vanished at its gate")
+            })?;
+        health::start_incarnation(unit, dir, Target { pid, starttime }, false)?;
+        let born = Tombstone::born(SystemTime::now());
+        let write = |name: &str, bytes: &[u8]| {
+            atomic::write_at(dir, name, bytes, false).map_err(|e| Error::io(&unit.file(name), e))
+        };
+        write(format::TOMBSTONE, &born.to_bytes())?;
+        if self.sup.ready_on_start {
+            write(format::ERROR, &format::format_number(0))?;
+            write(format::READY, b"")?;
+        }
+        File::from(rel_w)
+            .write_all(&[1])
+            .map_err(|e| Error::new(ErrorKind::Io, format!("pid {pid}"), e.to_string()))?;
+        Ok(born)
+    }
+
+    /// Sends `sig` to the child (or its process group).
+    fn signal(&self, pid: u32, sig: Signal) {
+        match sys::kill(pid, sig, self.sup.process_group) {
+            Ok(()) => log::debug!("sent {sig} to {pid}"),
+            Err(e) => log::debug!("cannot send {sig} to {pid}: {e}"),
+        }
+    }
+
+    /// Marks the unit not ready, forwards the stop signal, starts the grace.
+    fn begin_stop(&self, pid: u32, sig: Signal) -> Instant {
+        if let Err(e) = atomic::remove_at(self.dir.as_fd(), format::READY) {
+            log::warn!("{}: {e}", self.unit().file(format::READY).display());
+        }
+        self.signal(pid, sig);
+        Instant::now() + self.sup.grace
+    }
+
+    /// Kills and reaps whatever is left: the child's process group, then
+    /// every process re-parented to us, until we have no children.
+    ///
+    /// Children are found in `/proc`. When `/proc` belongs to another PID
+    /// namespace, PID 1 kills everything in its namespace (`kill(-1)`); any
+    /// other supervisor can only reap what has already exited.
+    fn kill_descendants(&mut self, pid: u32) {
+        if self.sup.process_group {
+            let _ = sys::kill(pid, Signal::SIGKILL, true);
+        }
+        let me = std::process::id();
+        loop {
+            match proc::children_of(me) {
+                Some(children) => {
+                    for child in children {
+                        let _ = sys::kill(child, Signal::SIGKILL, false);
+                    }
+                }
+                None if me == 1 => sys::kill_all_but_self(),
+                None => {
+                    log::warn!("/proc is not this PID namespace's: cannot find descendants");
+                    while let Ok(Some(_)) = sys::reap_any(false) {
+                        self.orphans += 1;
+                    }
+                    return;
+                }
+            }
+            match sys::reap_any(true) {
+                Ok(Some((p, _))) => {
+                    self.orphans += 1;
+                    log::debug!("killed and reaped {p}");
+                }
+                Ok(None) => {}
+                Err(_) => break, // ECHILD: nothing left
+            }
+        }
+    }
+
+    /// Writes the tombstone's death and clears the state. Returns the last
+    /// error and message, for the termination log.
+    fn finish(&mut self, born: &Tombstone, ended: Ended) -> Option<String> {
+        let (code, signal) = match ended {
+            Ended::Code(c) => (c, None),
+            Ended::Signal(n) => (0, Some(n)),
+        };
+        let dead = born.clone().died(SystemTime::now(), code, signal);
+        if let Err(e) =
+            atomic::write_at(self.dir.as_fd(), format::TOMBSTONE, &dead.to_bytes(), false)
+        {
+            log::warn!("{}: {e}", self.unit().file(format::TOMBSTONE).display());
+        }
+        let last = self.last_report();
+        self.clear(true);
+        last
+    }
+
+    /// `error N: message` as last reported, if any.
+    fn last_report(&self) -> Option<String> {
+        let dir = self.dir.as_fd();
+        let error = read::read_parsed(dir, format::ERROR, format::parse_error).ok()??;
+        Some(match read::message(dir).ok().flatten() {
+            Some(m) => format!("error {error}: {m}"),
+            None => format!("error {error}"),
+        })
+    }
+
+    /// Removes the state in the order `reset` uses, keeps the tombstone
+    /// when `keep_tombstone`, releases the lock.
+    fn clear(&mut self, keep_tombstone: bool) {
+        let mut names = vec![
+            format::READY,
+            format::ERROR,
+            format::HEARTBEAT,
+            format::MESSAGE,
+            format::PID,
+            format::STARTTIME,
+            format::PIDNS,
+        ];
+        if !keep_tombstone {
+            names.push(format::TOMBSTONE);
+        }
+        for name in names {
+            if let Err(e) = atomic::remove_at(self.dir.as_fd(), name) {
+                log::warn!("{}: {e}", self.unit().file(name).display());
+            }
+        }
+        self.lock = None;
+    }
+}
+
+/// The first death dependency that has died, and how.
+fn dead_dep(deps: &[Unit]) -> Option<(String, String)> {
+    for u in deps {
+        if let Ok(Some(t)) = Tombstone::read(u)
+            && t.died.is_some()
+        {
+            let how = match t.signal {
+                Some(n) => format!("killed by {}", sys::signal_name(n)),
+                None => format!("exited with code {}", t.exit_code.unwrap_or(0)),
+            };
+            return Some((u.name().to_owned(), how));
+        }
+        let r = crate::probe::Probe::new(crate::probe::Mode::Startup).check(u);
+        if r.verdict == crate::probe::Verdict::OwnerGone {
+            return Some((u.name().to_owned(), format!("owner gone: {}", r.reason)));
+        }
+    }
+    None
+}
+
+fn seconds(d: Duration) -> String {
+    if d.subsec_millis() == 0 {
+        format!("{}s", d.as_secs())
+    } else {
+        format!("{:.3}s", d.as_secs_f64())
+    }
+}
+
+/// Writes `text` (cut at 4096 bytes, on a character boundary) to `path`.
+pub(crate) fn write_termination_log(path: &std::path::Path, text: &str) -> io::Result<()> {
+    let mut end = text.len().min(TERMINATION_LOG_MAX);
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    std::fs::write(path, &text.as_bytes()[..end])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The termination log is cut at 4096 bytes without splitting a
+    /// character.
+    #[test]
+    fn termination_log_is_truncated_on_a_char_boundary() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("log");
+        let text = format!("{}é{}", "a".repeat(4095), "b".repeat(100));
+        write_termination_log(&p, &text).unwrap();
+        let got = std::fs::read(&p).unwrap();
+        assert_eq!(got.len(), 4095);
+        assert!(std::str::from_utf8(&got).is_ok());
+        write_termination_log(&p, "short").unwrap();
+        assert_eq!(std::fs::read(&p).unwrap(), b"short");
+    }
+
+    /// The map applies to the first matching entry only; others pass.
+    #[test]
+    fn exit_code_map_applies() {
+        let unit = Unit::new("u", "/tmp").unwrap();
+        let s = Supervisor::new(unit, ["true"])
+            .exit_code_map(143, 0)
+            .exit_code_map(143, 1);
+        assert_eq!(s.map_code(143), 0);
+        assert_eq!(s.map_code(1), 1);
+    }
+}
