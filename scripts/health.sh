@@ -222,38 +222,50 @@ elif [ ! -r "$dir" ] || [ ! -x "$dir" ]; then
     corrupt "unit directory: unreadable: Permission denied"
 fi
 
-# 2. pid, starttime, pidns.
-read_file pid || verdict 3 "no state" "not loaded (no pid file)"
-pid=$val
-check_decimal pid "$pid" 10 2147483647
-[ "$pid" != 0 ] || corrupt "pid: out of range"
-starttime=
-if read_file starttime; then
-    starttime=$val
-    check_decimal starttime "$starttime" 19 9223372036854775807
-fi
-if read_file pidns; then
-    # Validated for the same verdict as `liveness probe`; not used (see the
-    # header).
-    check_decimal pidns "$val" 19 9223372036854775807
-fi
+# 2-3. judge_owner: read pid, starttime and pidns, and judge the owner:
+#      running, not a zombie, and the same process (start time). Returns 1
+#      instead of a verdict when the start time does not match and $retry
+#      is set: the owner may be changing hands (doc/state-format.md,
+#      "Changing owner"), so the caller reads everything once more.
+judge_owner() {
+    read_file pid || verdict 3 "no state" "not loaded (no pid file)"
+    pid=$val
+    check_decimal pid "$pid" 10 2147483647
+    [ "$pid" != 0 ] || corrupt "pid: out of range"
+    starttime=
+    if read_file starttime; then
+        starttime=$val
+        check_decimal starttime "$starttime" 19 9223372036854775807
+    fi
+    if read_file pidns; then
+        # Validated for the same verdict as `liveness probe`; not used (see
+        # the header).
+        check_decimal pidns "$val" 19 9223372036854775807
+    fi
 
-# 3. The owner: running, not a zombie, and the same process (start time).
-stat=
-IFS= read -r stat 2>/dev/null <"/proc/$pid/stat" || [ -n "$stat" ] ||
-    verdict 4 "owner gone" "pid $pid is not running"
-rest=${stat##*") "}
-set -f
-# shellcheck disable=SC2086 # word splitting of the stat fields is intended
-set -- $rest
-set +f
-[ $# -ge 20 ] || verdict 4 "owner gone" "pid $pid is not running"
-case $1 in
-    Z | X | x) verdict 4 "owner gone" "pid $pid has exited (zombie)" ;;
-esac
-shift 19
-if [ -n "$starttime" ] && [ "$1" != "$starttime" ]; then
-    verdict 4 "owner gone" "pid $pid was reused (start time $1, recorded $starttime)"
+    stat=
+    IFS= read -r stat 2>/dev/null <"/proc/$pid/stat" || [ -n "$stat" ] ||
+        verdict 4 "owner gone" "pid $pid is not running"
+    rest=${stat##*") "}
+    set -f
+    # shellcheck disable=SC2086 # word splitting of the stat fields is intended
+    set -- $rest
+    set +f
+    [ $# -ge 20 ] || verdict 4 "owner gone" "pid $pid is not running"
+    case $1 in
+        Z | X | x) verdict 4 "owner gone" "pid $pid has exited (zombie)" ;;
+    esac
+    shift 19
+    if [ -n "$starttime" ] && [ "$1" != "$starttime" ]; then
+        [ -z "$retry" ] || return 1
+        verdict 4 "owner gone" "pid $pid was reused (start time $1, recorded $starttime)"
+    fi
+    return 0
+}
+retry=1
+if ! judge_owner; then
+    retry=
+    judge_owner
 fi
 
 # The lock: builtins cannot test a flock (see the header), but can refuse

@@ -1067,6 +1067,10 @@ pub(crate) fn start_incarnation(
             );
         }
     }
+    // The owner's identity is three files, replaced in an order that never
+    // shows a reader a pid paired with another process's start time (see
+    // `read::owner`): the old start time goes first, the new one comes last.
+    atomic::remove_at(dir, format::STARTTIME).map_err(io(format::STARTTIME))?;
     match proc::own_pidns() {
         Ok(ns) => atomic::write_at(dir, format::PIDNS, &format::format_number(ns), sync)
             .map_err(io(format::PIDNS))?,
@@ -1076,18 +1080,18 @@ pub(crate) fn start_incarnation(
     }
     atomic::write_at(
         dir,
-        format::STARTTIME,
-        &format::format_number(owner.starttime),
-        sync,
-    )
-    .map_err(io(format::STARTTIME))?;
-    atomic::write_at(
-        dir,
         format::PID,
         &format::format_number(owner.pid.into()),
         sync,
     )
     .map_err(io(format::PID))?;
+    atomic::write_at(
+        dir,
+        format::STARTTIME,
+        &format::format_number(owner.starttime),
+        sync,
+    )
+    .map_err(io(format::STARTTIME))?;
     Ok(())
 }
 

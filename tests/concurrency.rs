@@ -204,3 +204,66 @@ fn a_writer_killed_mid_write_never_leaves_a_malformed_file() {
     assert!(leftovers.is_empty(), "{leftovers:?}");
     eprintln!("temporary files left by killed writers over 50 rounds: {temps_seen}");
 }
+
+/// A change of owner (`liveness run` handing the unit from itself to its
+/// child, a new incarnation) is never seen as a reused pid, by
+/// `liveness probe`'s reader or by `health.sh`: `pid`, `starttime` and
+/// `pidns` are replaced in the documented order and read with a re-check.
+#[test]
+fn a_change_of_owner_is_never_seen_as_a_reused_pid() {
+    let rd = Rundir::new();
+    let unit = Unit::new("handoff", rd.path()).unwrap();
+    let stop = Arc::new(AtomicBool::new(false));
+    let reads = Arc::new(AtomicU64::new(0));
+    let reader = {
+        let (stop, reads, unit) = (stop.clone(), reads.clone(), unit.clone());
+        std::thread::spawn(move || {
+            let mut bad = Vec::new();
+            while !stop.load(Ordering::Relaxed) {
+                let r = Probe::new(Mode::Startup).check(&unit);
+                reads.fetch_add(1, Ordering::Relaxed);
+                if r.to_string().contains("reused") {
+                    bad.push(r.to_string());
+                }
+            }
+            bad
+        })
+    };
+    // The shell probe in a loop, in parallel, printing only a "reused" line.
+    let shell = std::process::Command::new("dash")
+        .arg("-c")
+        .arg(format!(
+            "while [ ! -e {stop} ]; do dash {sh} -u handoff -r {rd} --startup 2>&1 | grep reused; done",
+            stop = rd.path().join("stop").display(),
+            sh = common::repo("scripts/health.sh").display(),
+            rd = rd.path().display(),
+        ))
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    for _ in 0..150 {
+        let st = std::process::Command::new(common::bin())
+            .args(["run", "--unit", "handoff", "--rundir"])
+            .arg(rd.path())
+            .args(["--", "true"])
+            .status()
+            .unwrap();
+        assert!(st.success());
+    }
+    stop.store(true, Ordering::Relaxed);
+    std::fs::write(rd.path().join("stop"), b"").unwrap();
+    let bad = reader.join().unwrap();
+    let out = shell.wait_with_output().unwrap();
+    assert!(reads.load(Ordering::Relaxed) > 150, "the reader barely ran");
+    assert!(
+        bad.is_empty(),
+        "liveness probe saw {} reused pids: {:?}",
+        bad.len(),
+        &bad[..bad.len().min(3)]
+    );
+    assert!(
+        out.stdout.is_empty(),
+        "health.sh saw: {}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+}

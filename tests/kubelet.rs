@@ -15,7 +15,7 @@ use std::ffi::OsString;
 use std::time::Duration;
 
 use common::{PATIENCE, Rundir, bin, example, repo};
-use kubelet::{ContainerSpec, Event, Kind, Kubelet, ProbeSpec, position};
+use kubelet::{ContainerSpec, Event, Kind, Kubelet, ProbeSpec, RestartPolicy, position};
 
 /// The two exec probes the guide offers: the binary and the shell script.
 fn probe_commands() -> Vec<(&'static str, Vec<OsString>)> {
@@ -356,4 +356,266 @@ fn harness_enforces_probe_deadline_and_output_cap() {
         }
     }
     assert!(!pod.events().contains(&Event::Ready { n: 1, ready: true }));
+}
+
+/// The last `Exited` of a container with its time.
+fn exit_of(pod: &Kubelet) -> Option<(std::time::Instant, Option<i32>, Option<i32>)> {
+    pod.timed_events()
+        .into_iter()
+        .rev()
+        .find_map(|(t, e)| match e {
+            Event::Exited { code, signal, .. } => Some((t, code, signal)),
+            _ => None,
+        })
+}
+
+fn run_container(rundir: &Rundir, unit: &str, run_args: &[&str], cmd: &[&str]) -> ContainerSpec {
+    let mut argv: Vec<OsString> = vec![bin().into(), "run".into(), "--unit".into(), unit.into()];
+    argv.extend(run_args.iter().map(OsString::from));
+    argv.push("--".into());
+    argv.extend(cmd.iter().map(OsString::from));
+    ContainerSpec::new(unit, argv)
+        .env("LIVENESS_RUNDIR", rundir.path())
+        .env("PATH", path_with_liveness())
+        .restart(RestartPolicy::Never)
+}
+
+/// `$PATH` with the binary under test first, so that scripts in a
+/// container say `liveness ready` as they would in an image.
+fn path_with_liveness() -> OsString {
+    let mut p = bin().parent().unwrap().as_os_str().to_owned();
+    p.push(":");
+    p.push(std::env::var_os("PATH").unwrap_or_default());
+    p
+}
+
+/// A sidecar's program: on SIGTERM it asks whether the app is still alive
+/// (`liveness probe`: 0 or 6 alive, 3 or 4 gone), says so, and exits 143.
+const ON_TERM: &str = "trap 'liveness probe --unit app >/dev/null 2>&1; echo app-probe-$?; exit 143' TERM; \
+                       sleep 1000 & wait";
+
+/// A Job's three-container pod sharing a run directory: the app waits for
+/// the database (birth dependency), finishes, and the database and the log
+/// shipper (death dependencies) stop after it; the sidecars' SIGTERM exits
+/// are mapped to 0, so the pod's outcome is the app's exit code.
+#[test]
+fn job_pod_starts_and_stops_in_order() {
+    let rundir = Rundir::new();
+    let ready = |unit: &str| {
+        ProbeSpec::exec([
+            bin().into_os_string(),
+            "probe".into(),
+            "--unit".into(),
+            unit.into(),
+            "--ready".into(),
+        ])
+    };
+    // The database becomes ready a moment after it starts, by itself.
+    let db = Kubelet::start(
+        run_container(
+            &rundir,
+            "db",
+            &["--death-deps", "app", "--exit-code-map", "143=0"],
+            &[
+                "sh",
+                "-c",
+                &format!("sleep 1; liveness set 0 && liveness ready && echo db-ready; {ON_TERM}"),
+            ],
+        )
+        .probe(Kind::Readiness, ready("db")),
+    );
+    let app = Kubelet::start(run_container(
+        &rundir,
+        "app",
+        &["--birth-deps", "db", "--birth-timeout", "20s"],
+        &[
+            "sh",
+            "-c",
+            "liveness probe --unit db --ready && echo db-was-ready; echo working; exit 3",
+        ],
+    ));
+    let shipper = Kubelet::start(run_container(
+        &rundir,
+        "shipper",
+        &[
+            "--death-deps",
+            "app",
+            "--ready-on-start",
+            "--exit-code-map",
+            "143=0",
+        ],
+        &["sh", "-c", ON_TERM],
+    ));
+    for pod in [&app, &db, &shipper] {
+        pod.wait_for("exit", PATIENCE, |ev| {
+            ev.iter().any(|e| matches!(e, Event::Exited { .. }))
+        });
+    }
+    let out = app.events();
+    assert!(
+        out.contains(&Event::Output {
+            n: 1,
+            line: "db-was-ready".into()
+        }),
+        "the app started before the database was ready:\n{}",
+        app.dump()
+    );
+    let (_, app_code, _) = exit_of(&app).unwrap();
+    let (_, db_code, db_sig) = exit_of(&db).unwrap();
+    let (_, sh_code, sh_sig) = exit_of(&shipper).unwrap();
+    assert_eq!(app_code, Some(3), "the app's own exit code");
+    assert_eq!(
+        (db_code, db_sig),
+        (Some(0), None),
+        "db: SIGTERM's 143 mapped to 0:\n{}",
+        db.dump()
+    );
+    assert_eq!(
+        (sh_code, sh_sig),
+        (Some(0), None),
+        "shipper:\n{}",
+        shipper.dump()
+    );
+    // The order: each sidecar was stopped after the app had ended, as its
+    // own probe of the app, run when SIGTERM arrived, says.
+    for (name, pod) in [("db", &db), ("shipper", &shipper)] {
+        let said = pod.events().into_iter().find_map(|e| match e {
+            Event::Output { line, .. } => line.strip_prefix("app-probe-").map(str::to_owned),
+            _ => None,
+        });
+        assert!(
+            matches!(said.as_deref(), Some("3" | "4")),
+            "{name} was stopped while the app was alive (probe exit {said:?}):\n{}",
+            pod.dump()
+        );
+        let t = String::from_utf8(rundir.read(name, "tombstone").expect("tombstone")).unwrap();
+        assert!(t.contains("ExitCode: 143\n"), "{name}: {t}");
+    }
+    let app_tomb = String::from_utf8(rundir.read("app", "tombstone").unwrap()).unwrap();
+    assert!(app_tomb.contains("ExitCode: 3\n"), "{app_tomb}");
+}
+
+/// Counts zombies whose parent is `ppid` (host pids), from the host's /proc.
+fn zombies_of(ppid: u32) -> usize {
+    std::fs::read_dir("/proc")
+        .unwrap()
+        .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|pid| {
+            let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+                return false;
+            };
+            let Some(rest) = stat.rfind(')').map(|i| &stat[i + 2..]) else {
+                return false;
+            };
+            let mut f = rest.split(' ');
+            f.next() == Some("Z") && f.next().and_then(|p| p.parse::<u32>().ok()) == Some(ppid)
+        })
+        .count()
+}
+
+/// The first child of `pid` (the PID 1 of the namespace `unshare --fork` made).
+fn first_child(pid: u32) -> Option<u32> {
+    let kids = std::fs::read_to_string(format!("/proc/{pid}/task/{pid}/children")).ok()?;
+    kids.split_whitespace().next()?.parse().ok()
+}
+
+/// A pod whose process is PID 1 of its own PID namespace, probed by exec
+/// probes that leave an orphan each time (as a probe killed at its deadline
+/// does): under `liveness run` as PID 1 no zombie accumulates; under a PID 1
+/// that does not reap (the negative control), one zombie per probe does.
+#[test]
+fn pid1_reaps_what_exec_probes_leave_behind() {
+    if !common::require(
+        common::is_root() && common::have("unshare") && common::have("nsenter"),
+        "pid1_reaps_what_exec_probes_leave_behind",
+        "root, unshare and nsenter",
+    ) {
+        return;
+    }
+    let service = example("service").into_os_string().into_string().unwrap();
+    let live = bin().into_os_string().into_string().unwrap();
+    for reaping in [true, false] {
+        let rundir = Rundir::new();
+        let inner: Vec<String> = if reaping {
+            vec![
+                live.clone(),
+                "run".into(),
+                "--unit".into(),
+                "p".into(),
+                "--".into(),
+                service.clone(),
+                "--auto-ready".into(),
+            ]
+        } else {
+            vec![
+                "sh".into(),
+                "-c".into(),
+                format!("{service} --auto-ready & exec sleep 1000"),
+            ]
+        };
+        let mut argv = vec![
+            "unshare".to_owned(),
+            "--pid".into(),
+            "--fork".into(),
+            "--mount-proc".into(),
+        ];
+        argv.extend(inner);
+        let mut spec = ContainerSpec::new("pid1", argv)
+            .env("LIVENESS_RUNDIR", rundir.path())
+            .env("LIVENESS_UNIT_NAME", "p");
+        // Each probe leaves a short-lived orphan behind in the namespace.
+        spec = spec.probe(
+            Kind::Liveness,
+            ProbeSpec::exec([
+                "sh".to_owned(),
+                "-c".into(),
+                format!("sleep 0.01 & {live} probe"),
+            ])
+            .failure_threshold(1000),
+        );
+        spec.probe_prefix = Some(std::sync::Arc::new(|pid: u32| {
+            let init = first_child(pid).unwrap_or(pid);
+            ["nsenter", "--target", &init.to_string(), "--pid", "--mount"]
+                .iter()
+                .map(OsString::from)
+                .collect()
+        }));
+        let pod = Kubelet::start(spec);
+        let unshare_pid = pod.pid().unwrap();
+        let mut init = None;
+        assert!(common::wait_until(PATIENCE, || {
+            init = first_child(unshare_pid);
+            init.is_some()
+        }));
+        let init = init.unwrap();
+        pod.wait_for("20 passing liveness probes", PATIENCE, |ev| {
+            ev.iter()
+                .filter(|e| {
+                    matches!(
+                        e,
+                        Event::Probed {
+                            kind: Kind::Liveness,
+                            ok: true,
+                            ..
+                        }
+                    )
+                })
+                .count()
+                >= 20
+        });
+        if reaping {
+            // Every orphan has had time to exit; none may stay a zombie.
+            assert!(
+                common::wait_until(PATIENCE, || zombies_of(init) == 0),
+                "liveness run as PID 1 left {} zombies",
+                zombies_of(init)
+            );
+        } else {
+            assert!(
+                common::wait_until(PATIENCE, || zombies_of(init) >= 10),
+                "negative control: a non-reaping PID 1 should collect zombies, has {}",
+                zombies_of(init)
+            );
+        }
+    }
 }

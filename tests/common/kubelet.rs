@@ -245,6 +245,12 @@ impl Kubelet {
             .collect()
     }
 
+    /// Every event so far with the time it was recorded, to order events
+    /// of several containers of one pod.
+    pub fn timed_events(&self) -> Vec<(Instant, Event)> {
+        self.shared.log.lock().unwrap().clone()
+    }
+
     /// Waits (deadline polling, up to `timeout`) until `pred` holds for the
     /// events so far; panics with the event log otherwise.
     pub fn wait_for(&self, what: &str, timeout: Duration, pred: impl Fn(&[Event]) -> bool) {
