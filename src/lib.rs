@@ -128,9 +128,11 @@ mod format;
 mod global;
 mod health;
 mod json;
+mod notify;
 mod probe;
 mod proc;
 mod read;
+mod shutdown;
 mod status;
 mod sys;
 mod unit;
@@ -145,6 +147,7 @@ pub use crate::{
     },
     health::{Builder, Health},
     probe::{Mode, Probe, Report, Verdict},
+    shutdown::{GRACE_PERIOD_ENV, KUBERNETES_ENV, Shutdown, ShutdownPlan, Unready},
     status::{status, status_json, status_table},
     unit::{DEFAULT_RUNDIR, MAX_UNIT_LEN, RUNDIR_ENV, UNIT_ENV, Unit, validate_unit_name},
 };
