@@ -1022,8 +1022,8 @@ impl Health {
     }
 
     /// The sd_notify bridge of this handle.
-    pub(crate) fn notifier(&self) -> Notifier {
-        self.notify
+    pub(crate) fn notifier(&self) -> &Notifier {
+        &self.notify
     }
 
     fn loaded_mut<'s>(&self, state: &'s mut State) -> Result<&'s mut Loaded> {
