@@ -127,6 +127,8 @@ mod error;
 mod format;
 mod global;
 mod health;
+#[cfg(feature = "http")]
+mod http;
 mod json;
 mod notify;
 mod probe;
@@ -151,3 +153,7 @@ pub use crate::{
     status::{status, status_json, status_table},
     unit::{DEFAULT_RUNDIR, MAX_UNIT_LEN, RUNDIR_ENV, UNIT_ENV, Unit, validate_unit_name},
 };
+// The HTTP server exists only with the `http` feature (on by default); a
+// `use` tree cannot carry a `cfg` on one of its items.
+#[cfg(feature = "http")]
+pub use crate::http::{DEFAULT_LISTEN, HTTP_PORT_ENV, MAX_CONNECTIONS, Server, ServerBuilder};

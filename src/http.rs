@@ -1,0 +1,587 @@
+//! HTTP health endpoints: `liveness serve` and [`Health::serve`].
+//!
+//! `GET`/`HEAD` `/health/live`, `/health/ready` and `/health/startup`
+//! answer 200 or 503 with the probe's one-line reasons; `/health` answers
+//! the JSON of every unit. Requests are parsed by `httparse`; the server
+//! around it is small and bounded on purpose:
+//!
+//! - at most [`MAX_CONNECTIONS`] connections are handled at once, each on
+//!   its own small thread; further connections wait in the kernel's accept
+//!   queue (backlog 1,024), costing this process nothing;
+//! - a request must arrive whole, within 8 KiB, before its deadline (2 s by
+//!   default): a slow or silent client gets 408 and is closed, a huge one
+//!   431, garbage 400;
+//! - one request per connection (`Connection: close`), as the kubelet's
+//!   probes do anyway.
+//!
+//! So memory and threads are bounded whatever clients do, and a slow client
+//! holds one of 64 slots, not the others' answers. tiny_http 0.12 (the
+//! crate first planned) starts a thread per connection without limit and
+//! reads a header line without a size limit: measured, 1,000 stalled
+//! connections made 1,006 threads, and one 200 MiB header line 220 MB of
+//! RSS.
+
+use std::io::{self, Read, Write};
+use std::net::{Shutdown as NetShutdown, SocketAddr, TcpListener, TcpStream, ToSocketAddrs};
+use std::path::PathBuf;
+use std::sync::{Arc, Condvar, Mutex};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use crate::error::{Error, ErrorKind, Result};
+use crate::health::Health;
+use crate::probe::{Mode, Probe, Report};
+use crate::status;
+use crate::sys;
+use crate::unit::Unit;
+
+/// The default listen address: loopback only. Kubernetes `httpGet` probes
+/// come from the node, so they need `0.0.0.0`.
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:8081";
+/// Sets the port of the default listen address.
+pub const HTTP_PORT_ENV: &str = "LIVENESS_HTTP_PORT";
+/// Connections handled at once; more wait in the accept queue.
+pub const MAX_CONNECTIONS: usize = 64;
+
+const MAX_REQUEST: usize = 8 * 1024;
+const MAX_HEADERS: usize = 32;
+const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(2);
+const BACKLOG: i32 = 1024;
+const STACK: usize = 128 * 1024;
+
+/// Configures a [`Server`]: which units, which address, which limits.
+///
+/// # Examples
+///
+/// ```
+/// let dir = tempfile::tempdir()?;
+/// let server = liveness::Server::builder()
+///     .unit(liveness::Unit::new("api", dir.path())?)
+///     .listen("127.0.0.1:0")
+///     .start()?;
+/// assert!(server.local_addr().port() != 0);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Debug)]
+#[must_use]
+pub struct ServerBuilder {
+    units: Vec<Unit>,
+    listen: Option<String>,
+    request_timeout: Duration,
+}
+
+impl ServerBuilder {
+    /// Adds a unit to judge. With several, an endpoint passes when every
+    /// unit passes. Default: the unit from the environment
+    /// (`LIVENESS_UNIT_NAME` under `LIVENESS_RUNDIR`).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let b = liveness::Server::builder().unit(liveness::Unit::new("api", "/run")?);
+    /// # let _ = b;
+    /// # Ok::<(), liveness::Error>(())
+    /// ```
+    pub fn unit(mut self, unit: Unit) -> ServerBuilder {
+        self.units.push(unit);
+        self
+    }
+
+    /// The address to listen on, `HOST:PORT` (`[::]:8081` for IPv6).
+    /// Default: `127.0.0.1`, port `LIVENESS_HTTP_PORT` or 8081.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let b = liveness::Server::builder().listen("0.0.0.0:8081"); // for httpGet probes
+    /// # let _ = b;
+    /// ```
+    pub fn listen(mut self, addr: impl Into<String>) -> ServerBuilder {
+        self.listen = Some(addr.into());
+        self
+    }
+
+    /// How long a client has to send its whole request. Default: 2 s.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let b = liveness::Server::builder().request_timeout(std::time::Duration::from_secs(1));
+    /// # let _ = b;
+    /// ```
+    pub fn request_timeout(mut self, timeout: Duration) -> ServerBuilder {
+        self.request_timeout = timeout;
+        self
+    }
+
+    /// Binds the address and starts serving on background threads.
+    ///
+    /// # Errors
+    ///
+    /// [`ErrorKind::InvalidInput`] for an address that does not parse or
+    /// resolve, a bad `LIVENESS_HTTP_PORT` or a zero timeout;
+    /// [`ErrorKind::Io`] when the address cannot be bound (in use, not
+    /// permitted); the errors of [`Unit::from_env`] when no unit was given.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let err = liveness::Server::builder().listen("not an address").start().unwrap_err();
+    /// assert_eq!(err.kind(), liveness::ErrorKind::InvalidInput);
+    /// ```
+    pub fn start(self) -> Result<Server> {
+        let invalid = |what: String, why: &str| Error::new(ErrorKind::InvalidInput, what, why);
+        if self.request_timeout.is_zero() {
+            return Err(invalid("request timeout".into(), "must not be zero"));
+        }
+        let listen = match self.listen {
+            Some(a) => a,
+            None => default_listen()?,
+        };
+        let addrs: Vec<SocketAddr> = listen
+            .to_socket_addrs()
+            .map_err(|e| invalid(format!("listen address {listen:?}"), &sys::error_text(&e)))?
+            .collect();
+        let mut units = self.units;
+        if units.is_empty() {
+            units.push(Unit::from_env()?);
+        }
+        let bind_err = |e: io::Error| {
+            Error::new(
+                ErrorKind::Io,
+                format!("listen address {listen}"),
+                sys::error_text(&e),
+            )
+        };
+        let listener = TcpListener::bind(&addrs[..]).map_err(bind_err)?;
+        sys::set_backlog(&listener, BACKLOG).map_err(bind_err)?;
+        let addr = listener.local_addr().map_err(bind_err)?;
+        let shared = Arc::new(Shared {
+            units,
+            request_timeout: self.request_timeout,
+            slots: Mutex::new(0),
+            freed: Condvar::new(),
+        });
+        let acceptor = std::thread::Builder::new()
+            .name("liveness-http".into())
+            .stack_size(STACK)
+            .spawn(move || accept_loop(&listener, &shared))
+            .map_err(|e| Error::new(ErrorKind::Io, "HTTP server thread", e.to_string()))?;
+        log::info!("serving health on http://{addr}");
+        Ok(Server {
+            addr,
+            acceptor: Some(acceptor),
+        })
+    }
+}
+
+/// `127.0.0.1:$LIVENESS_HTTP_PORT`, else [`DEFAULT_LISTEN`].
+fn default_listen() -> Result<String> {
+    let Some(port) = std::env::var_os(HTTP_PORT_ENV) else {
+        return Ok(DEFAULT_LISTEN.to_owned());
+    };
+    let port = port.to_string_lossy();
+    match port.parse::<u16>() {
+        Ok(p) if p != 0 && !port.starts_with('0') => Ok(format!("127.0.0.1:{p}")),
+        _ => Err(Error::new(
+            ErrorKind::InvalidInput,
+            format!("${HTTP_PORT_ENV}={port:?}"),
+            "must be a port number from 1 to 65535",
+        )),
+    }
+}
+
+/// A running HTTP health server, made by [`Server::builder`] or
+/// [`Health::serve`].
+///
+/// It serves from background threads for the life of the process:
+/// dropping the handle does not stop it, and it never runs on the
+/// application's own threads.
+///
+/// # Examples
+///
+/// ```
+/// use std::io::{Read, Write};
+///
+/// let dir = tempfile::tempdir()?;
+/// let health = liveness::Health::builder().unit("api").rundir(dir.path()).build()?;
+/// health.load()?;
+/// health.set(0)?;
+/// let server = health.serve("127.0.0.1:0")?;
+///
+/// let mut conn = std::net::TcpStream::connect(server.local_addr())?;
+/// conn.write_all(b"GET /health/live HTTP/1.1\r\nHost: x\r\n\r\n")?;
+/// let mut answer = String::new();
+/// conn.read_to_string(&mut answer)?;
+/// assert!(answer.starts_with("HTTP/1.1 200 OK\r\n"));
+/// assert!(answer.ends_with("\r\n\r\nunit api: ok\n"));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Debug)]
+pub struct Server {
+    addr: SocketAddr,
+    acceptor: Option<JoinHandle<()>>,
+}
+
+impl Server {
+    /// Starts configuring a server.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let b = liveness::Server::builder();
+    /// # let _ = b;
+    /// ```
+    pub fn builder() -> ServerBuilder {
+        ServerBuilder {
+            units: Vec::new(),
+            listen: None,
+            request_timeout: DEFAULT_REQUEST_TIMEOUT,
+        }
+    }
+
+    /// The address the server listens on (with the actual port when `:0`
+    /// was asked for).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # let dir = tempfile::tempdir()?;
+    /// # let unit = liveness::Unit::new("api", dir.path())?;
+    /// let server = liveness::Server::builder().unit(unit).listen("127.0.0.1:0").start()?;
+    /// assert!(server.local_addr().ip().is_loopback());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn local_addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// Blocks the calling thread while the server runs: what `liveness
+    /// serve` does.
+    ///
+    /// # Errors
+    ///
+    /// [`ErrorKind::Io`] if the server's thread ended (it only ends by
+    /// panicking).
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// let server = liveness::Server::builder().start()?;
+    /// server.wait()?;
+    /// # Ok::<(), liveness::Error>(())
+    /// ```
+    pub fn wait(mut self) -> Result<()> {
+        if let Some(t) = self.acceptor.take() {
+            let _ = t.join();
+        }
+        Err(Error::new(
+            ErrorKind::Io,
+            format!("HTTP server on {}", self.addr),
+            "stopped",
+        ))
+    }
+}
+
+impl Health {
+    /// Serves this unit's health over HTTP from background threads, like
+    /// K8sDeputy's `serve!`: `/health/live`, `/health/ready`,
+    /// `/health/startup` and `/health` (see [`Server`]). `addr` is
+    /// `HOST:PORT`; pass `"0.0.0.0:8081"` for Kubernetes `httpGet` probes.
+    ///
+    /// # Errors
+    ///
+    /// As [`ServerBuilder::start`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let dir = tempfile::tempdir()?;
+    /// let health = liveness::Health::builder().unit("api").rundir(dir.path()).build()?;
+    /// let server = health.serve("127.0.0.1:0")?;
+    /// assert!(server.local_addr().port() > 0);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn serve(&self, addr: &str) -> Result<Server> {
+        Server::builder()
+            .unit(self.unit().clone())
+            .listen(addr)
+            .start()
+    }
+}
+
+struct Shared {
+    units: Vec<Unit>,
+    request_timeout: Duration,
+    /// Connections being handled.
+    slots: Mutex<usize>,
+    freed: Condvar,
+}
+
+impl Shared {
+    fn acquire(&self) {
+        let mut n = self.slots.lock().unwrap_or_else(|p| p.into_inner());
+        while *n >= MAX_CONNECTIONS {
+            n = self.freed.wait(n).unwrap_or_else(|p| p.into_inner());
+        }
+        *n += 1;
+    }
+
+    fn release(&self) {
+        let mut n = self.slots.lock().unwrap_or_else(|p| p.into_inner());
+        *n = n.saturating_sub(1);
+        self.freed.notify_one();
+    }
+}
+
+/// Releases a connection slot however the handler ends.
+struct Slot(Arc<Shared>);
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        self.0.release();
+    }
+}
+
+fn accept_loop(listener: &TcpListener, shared: &Arc<Shared>) {
+    loop {
+        shared.acquire();
+        let slot = Slot(Arc::clone(shared));
+        match listener.accept() {
+            Ok((stream, _)) => {
+                let spawned = std::thread::Builder::new()
+                    .name("liveness-http-conn".into())
+                    .stack_size(STACK)
+                    .spawn(move || {
+                        handle(stream, &slot.0);
+                        drop(slot);
+                    });
+                if let Err(e) = spawned {
+                    log::warn!("HTTP: cannot start a connection thread: {e}");
+                    std::thread::sleep(Duration::from_millis(50));
+                }
+            }
+            Err(e) => {
+                drop(slot);
+                log::warn!("HTTP: accept: {e}");
+                if !matches!(
+                    e.kind(),
+                    io::ErrorKind::Interrupted | io::ErrorKind::ConnectionAborted
+                ) {
+                    // Out of descriptors or memory: let handlers finish.
+                    std::thread::sleep(Duration::from_millis(50));
+                }
+            }
+        }
+    }
+}
+
+/// What a request asked for, once read whole.
+struct Request {
+    method: String,
+    path: String,
+}
+
+/// A response: status, reason phrase, content type, extra headers, body.
+struct Response {
+    status: u16,
+    reason: &'static str,
+    content_type: &'static str,
+    extra: &'static str,
+    body: String,
+}
+
+impl Response {
+    fn text(status: u16, reason: &'static str, body: String) -> Response {
+        Response {
+            status,
+            reason,
+            content_type: "text/plain; charset=utf-8",
+            extra: "",
+            body,
+        }
+    }
+}
+
+fn handle(mut stream: TcpStream, shared: &Shared) {
+    let deadline = Instant::now() + shared.request_timeout;
+    let _ = stream.set_nodelay(true);
+    let _ = stream.set_write_timeout(Some(shared.request_timeout));
+    let (response, head) = match read_request(&mut stream, deadline) {
+        Ok(Some(req)) => {
+            let head = req.method == "HEAD";
+            (route(&req, shared), head)
+        }
+        Ok(None) => return, // closed before sending anything whole
+        Err(r) => (r, false),
+    };
+    let mut out = format!(
+        "HTTP/1.1 {} {}\r\nContent-Type: {}\r\nContent-Length: {}\r\n\
+         Cache-Control: no-store\r\nConnection: close\r\n{}\r\n",
+        response.status,
+        response.reason,
+        response.content_type,
+        response.body.len(),
+        response.extra,
+    )
+    .into_bytes();
+    if !head {
+        out.extend_from_slice(response.body.as_bytes());
+    }
+    if stream.write_all(&out).is_err() {
+        return;
+    }
+    // Close gracefully: unread request bytes would turn our close into a
+    // reset that can destroy the answer before the client reads it.
+    let _ = stream.shutdown(NetShutdown::Write);
+    let linger = deadline
+        .saturating_duration_since(Instant::now())
+        .min(Duration::from_millis(500))
+        .max(Duration::from_millis(1));
+    let _ = stream.set_read_timeout(Some(linger));
+    let mut sink = [0u8; 1024];
+    for _ in 0..64 {
+        match stream.read(&mut sink) {
+            Ok(n) if n > 0 => {}
+            _ => break,
+        }
+    }
+}
+
+/// Reads one request head: `Ok(None)` when the client closed first,
+/// `Err(response)` for a request that is too slow, too large or malformed.
+fn read_request(
+    stream: &mut TcpStream,
+    deadline: Instant,
+) -> std::result::Result<Option<Request>, Response> {
+    let mut buf = vec![0u8; MAX_REQUEST];
+    let mut len = 0;
+    let timeout = || Response::text(408, "Request Timeout", "request timeout\n".into());
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return Err(timeout());
+        }
+        let _ = stream.set_read_timeout(Some(left));
+        match stream.read(&mut buf[len..]) {
+            Ok(0) => return Ok(None),
+            Ok(n) => len += n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+                ) =>
+            {
+                return Err(timeout());
+            }
+            Err(_) => return Ok(None),
+        }
+        let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
+        let mut req = httparse::Request::new(&mut headers);
+        match req.parse(&buf[..len]) {
+            Ok(httparse::Status::Complete(_)) => {
+                return Ok(Some(Request {
+                    method: req.method.unwrap_or_default().to_owned(),
+                    path: req.path.unwrap_or_default().to_owned(),
+                }));
+            }
+            Ok(httparse::Status::Partial) if len < MAX_REQUEST => {}
+            Ok(httparse::Status::Partial) | Err(httparse::Error::TooManyHeaders) => {
+                return Err(Response::text(
+                    431,
+                    "Request Header Fields Too Large",
+                    "request too large\n".into(),
+                ));
+            }
+            Err(e) => {
+                return Err(Response::text(
+                    400,
+                    "Bad Request",
+                    format!("bad request: {e}\n"),
+                ));
+            }
+        }
+    }
+}
+
+fn route(req: &Request, shared: &Shared) -> Response {
+    let path = req.path.split(['?', '#']).next().unwrap_or_default();
+    let mode = match path {
+        "/health/live" => Some(Mode::Live),
+        "/health/ready" => Some(Mode::Ready),
+        "/health/startup" => Some(Mode::Startup),
+        "/health" => None,
+        _ => {
+            return Response::text(404, "Not Found", format!("not found: {path}\n"));
+        }
+    };
+    if req.method != "GET" && req.method != "HEAD" {
+        let mut r = Response::text(
+            405,
+            "Method Not Allowed",
+            format!("method not allowed: {}\n", req.method),
+        );
+        r.extra = "Allow: GET, HEAD\r\n";
+        return r;
+    }
+    match mode {
+        Some(mode) => probe(&shared.units, mode),
+        None => everything(&shared.units),
+    }
+}
+
+/// 200 when every unit passes, else 503; one line per unit, the probe's.
+fn probe(units: &[Unit], mode: Mode) -> Response {
+    let probe = Probe::new(mode);
+    let reports: Vec<Report> = units.iter().map(|u| probe.check(u)).collect();
+    let mut body = String::new();
+    for r in &reports {
+        body.push_str(&r.to_string());
+        body.push('\n');
+    }
+    if reports.iter().all(|r| r.verdict.is_ok()) {
+        Response::text(200, "OK", body)
+    } else {
+        Response::text(503, "Service Unavailable", body)
+    }
+}
+
+/// `/health`: the JSON of every unit under the served units' run
+/// directories, and of the served units themselves; 200 when the served
+/// units are live.
+fn everything(units: &[Unit]) -> Response {
+    let live = Probe::new(Mode::Live);
+    let mut rundirs: Vec<PathBuf> = units.iter().map(|u| u.rundir().to_path_buf()).collect();
+    rundirs.sort();
+    rundirs.dedup();
+    let mut reports = Vec::new();
+    for dir in &rundirs {
+        match status::status(dir) {
+            Ok(rs) => reports.extend(rs),
+            Err(e) => log::debug!("HTTP /health: {e}"),
+        }
+    }
+    let mut ok = true;
+    for u in units {
+        let r = live.check(u);
+        ok &= r.verdict.is_ok();
+        if !reports.iter().any(|x| x.unit == r.unit) {
+            reports.push(r);
+        }
+    }
+    let mut body = status::status_json(&reports);
+    body.push('\n');
+    let (status, reason) = if ok {
+        (200, "OK")
+    } else {
+        (503, "Service Unavailable")
+    };
+    Response {
+        status,
+        reason,
+        content_type: "application/json",
+        extra: "",
+        body,
+    }
+}
