@@ -5,9 +5,10 @@
 //! the JSON of every unit. Requests are parsed by `httparse`; the server
 //! around it is small and bounded on purpose:
 //!
-//! - at most [`MAX_CONNECTIONS`] connections are handled at once, each on
-//!   its own small thread; further connections wait in the kernel's accept
-//!   queue (backlog 1,024), costing this process nothing;
+//! - at most [`MAX_CONNECTIONS`] connections are handled at once, by as
+//!   many worker threads (128 KiB stacks), started on demand and kept;
+//!   further connections wait in the kernel's accept queue (backlog
+//!   1,024), costing this process nothing;
 //! - a request must arrive whole, within 8 KiB, before its deadline (2 s by
 //!   default): a slow or silent client gets 408 and is closed, a huge one
 //!   431, garbage 400;
@@ -24,7 +25,7 @@
 use std::io::{self, Read, Write};
 use std::net::{Shutdown as NetShutdown, SocketAddr, TcpListener, TcpStream, ToSocketAddrs};
 use std::path::PathBuf;
-use std::sync::{Arc, Condvar, Mutex};
+use std::sync::{Arc, Mutex, mpsc};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -159,8 +160,6 @@ impl ServerBuilder {
         let shared = Arc::new(Shared {
             units,
             request_timeout: self.request_timeout,
-            slots: Mutex::new(0),
-            freed: Condvar::new(),
         });
         let acceptor = std::thread::Builder::new()
             .name("liveness-http".into())
@@ -313,65 +312,68 @@ impl Health {
 struct Shared {
     units: Vec<Unit>,
     request_timeout: Duration,
-    /// Connections being handled.
-    slots: Mutex<usize>,
-    freed: Condvar,
 }
 
-impl Shared {
-    fn acquire(&self) {
-        let mut n = self.slots.lock().unwrap_or_else(|p| p.into_inner());
-        while *n >= MAX_CONNECTIONS {
-            n = self.freed.wait(n).unwrap_or_else(|p| p.into_inner());
-        }
-        *n += 1;
-    }
-
-    fn release(&self) {
-        let mut n = self.slots.lock().unwrap_or_else(|p| p.into_inner());
-        *n = n.saturating_sub(1);
-        self.freed.notify_one();
-    }
-}
-
-/// Releases a connection slot however the handler ends.
-struct Slot(Arc<Shared>);
-
-impl Drop for Slot {
-    fn drop(&mut self) {
-        self.0.release();
-    }
-}
-
+/// Accepts connections and hands each to a worker thread. Workers are
+/// started on demand, up to [`MAX_CONNECTIONS`], and then kept: the thread
+/// count is bounded however fast connections come and go. When every
+/// worker is busy the acceptor waits, and new connections wait in the
+/// kernel's accept queue.
 fn accept_loop(listener: &TcpListener, shared: &Arc<Shared>) {
+    let (tx, rx) = mpsc::sync_channel::<TcpStream>(0);
+    let rx = Arc::new(Mutex::new(rx));
+    let mut workers = 0usize;
     loop {
-        shared.acquire();
-        let slot = Slot(Arc::clone(shared));
-        match listener.accept() {
-            Ok((stream, _)) => {
-                let spawned = std::thread::Builder::new()
-                    .name("liveness-http-conn".into())
-                    .stack_size(STACK)
-                    .spawn(move || {
-                        handle(stream, &slot.0);
-                        drop(slot);
-                    });
-                if let Err(e) = spawned {
-                    log::warn!("HTTP: cannot start a connection thread: {e}");
-                    std::thread::sleep(Duration::from_millis(50));
-                }
-            }
+        let stream = match listener.accept() {
+            Ok((stream, _)) => stream,
             Err(e) => {
-                drop(slot);
                 log::warn!("HTTP: accept: {e}");
                 if !matches!(
                     e.kind(),
                     io::ErrorKind::Interrupted | io::ErrorKind::ConnectionAborted
                 ) {
-                    // Out of descriptors or memory: let handlers finish.
+                    // Out of descriptors or memory: let the workers finish.
                     std::thread::sleep(Duration::from_millis(50));
                 }
+                continue;
             }
+        };
+        // An idle worker takes it at once (rendezvous channel).
+        let stream = match tx.try_send(stream) {
+            Ok(()) => continue,
+            Err(mpsc::TrySendError::Full(s) | mpsc::TrySendError::Disconnected(s)) => s,
+        };
+        if workers < MAX_CONNECTIONS {
+            let (rx, shared) = (Arc::clone(&rx), Arc::clone(shared));
+            let first = stream.try_clone();
+            let spawned = std::thread::Builder::new()
+                .name("liveness-http-worker".into())
+                .stack_size(STACK)
+                .spawn(move || worker(first, &rx, &shared));
+            match spawned {
+                Ok(_) => {
+                    workers += 1;
+                    continue;
+                }
+                Err(e) => log::warn!("HTTP: cannot start a worker thread: {e}"),
+            }
+        }
+        if workers > 0 {
+            // Every worker is busy: wait for one.
+            let _ = tx.send(stream);
+        }
+    }
+}
+
+fn worker(first: io::Result<TcpStream>, rx: &Mutex<mpsc::Receiver<TcpStream>>, shared: &Shared) {
+    if let Ok(s) = first {
+        handle(s, shared);
+    }
+    loop {
+        let next = rx.lock().unwrap_or_else(|p| p.into_inner()).recv();
+        match next {
+            Ok(s) => handle(s, shared),
+            Err(_) => return,
         }
     }
 }
