@@ -417,7 +417,8 @@ fn a_thousand_concurrent_connections_are_answered_with_bounded_threads() {
 #[test]
 fn two_hundred_simultaneous_clients_are_all_answered() {
     let s = states();
-    let served = Served::start(&s.rundir, &["--unit", "ok"]);
+    // A client descheduled between connect and write must not get 408.
+    let served = Served::start(&s.rundir, &["--unit", "ok", "--request-timeout", "600000"]);
     let barrier = Arc::new(Barrier::new(200));
     let addr = served.addr;
     let clients: Vec<_> = (0..200)
