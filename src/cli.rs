@@ -381,8 +381,8 @@ Answers HTTP health checks until killed. GET or HEAD:
                    served units are live, else 503)
 With several --unit, an endpoint passes when every unit passes; the body has
 one line per unit. --listen defaults to 127.0.0.1:$LIVENESS_HTTP_PORT, else
-127.0.0.1:8081; Kubernetes httpGet probes need 0.0.0.0:PORT. At most 64
-requests are handled at once; each must arrive whole, within 8 KiB, before
+127.0.0.1:8081; Kubernetes httpGet probes need 0.0.0.0:PORT. A slow client
+delays no one; each request must arrive whole, within 8 KiB, before
 --request-timeout (default 2000 ms). Prints 'listening on http://ADDR'.
 "
         }

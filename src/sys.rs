@@ -257,3 +257,30 @@ pub(crate) fn set_backlog(listener: &std::net::TcpListener, backlog: i32) -> io:
     let backlog = nix::sys::socket::Backlog::new(backlog).map_err(io_err)?;
     nix::sys::socket::listen(listener, backlog).map_err(io_err)
 }
+
+/// Waits until one of `fds` is readable (or hung up or in error), or
+/// `timeout` passes; returns for each whether it is ready. An interrupted
+/// wait returns none ready.
+#[cfg(feature = "http")]
+pub(crate) fn poll_readable(
+    fds: &[BorrowedFd<'_>],
+    timeout: std::time::Duration,
+) -> io::Result<Vec<bool>> {
+    use nix::poll::{PollFd, PollFlags, PollTimeout};
+    let mut pfds: Vec<PollFd<'_>> = fds
+        .iter()
+        .map(|fd| PollFd::new(*fd, PollFlags::POLLIN))
+        .collect();
+    // Round up, so that a deadline 0.4 ms away is not a busy loop.
+    let ms = timeout.as_micros().div_ceil(1000).min(i32::MAX as u128) as i32;
+    let t = PollTimeout::try_from(ms).unwrap_or(PollTimeout::MAX);
+    match nix::poll::poll(&mut pfds, t) {
+        Ok(_) => {}
+        Err(Errno::EINTR) => return Ok(vec![false; fds.len()]),
+        Err(e) => return Err(io_err(e)),
+    }
+    Ok(pfds
+        .iter()
+        .map(|p| p.revents().is_some_and(|r| !r.is_empty()))
+        .collect())
+}
