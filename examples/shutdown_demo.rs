@@ -5,11 +5,13 @@
 //! shutdown_demo [--drain-ms MS] [--unready on-signal|after-drain|never]
 //!               [--hook NAME:RUN_MS[:TIMEOUT_MS[:ok|fail|panic]]]...
 //!               [--budget-ms MS] [--exit-code N] [--strict] [--no-signals]
-//!               [--trigger-after-ms MS]
+//!               [--trigger-after-ms MS] [--serve]
 //! ```
 //!
 //! It claims its unit (`LIVENESS_UNIT_NAME` under `LIVENESS_RUNDIR`),
 //! installs the plan, becomes healthy and ready, prints `ready` and waits.
+//! With `--serve` it first serves its health over HTTP on a free loopback
+//! port and prints `serving ADDR`.
 //! Every line it prints is a marker the tests read: the library's log
 //! (`log: info: shutdown: ...`) and `hook:NAME:start` / `hook:NAME:end`.
 
@@ -56,6 +58,7 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
     let health = Arc::new(Health::builder().build()?);
     let mut plan = health.on_shutdown();
     let mut trigger_after = None;
+    let mut serve = false;
     let mut args = std::env::args().skip(1);
     while let Some(flag) = args.next() {
         let mut value = || args.next().ok_or(format!("{flag} needs a value"));
@@ -72,6 +75,10 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
             "--exit-code" => plan.exit_code(value()?.parse()?),
             "--strict" => plan.strict(true),
             "--no-signals" => plan.signals(&[]),
+            "--serve" => {
+                serve = true;
+                plan
+            }
             "--trigger-after-ms" => {
                 trigger_after = Some(Duration::from_millis(value()?.parse()?));
                 plan
@@ -81,6 +88,15 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
     }
     health.load()?;
     let shutdown = plan.install()?;
+    #[cfg(feature = "http")]
+    if serve {
+        let server = health.serve("127.0.0.1:0")?;
+        say(&format!("serving {}", server.local_addr()));
+    }
+    #[cfg(not(feature = "http"))]
+    if serve {
+        return Err("built without the http feature".into());
+    }
     health.set(0)?;
     health.ready()?;
     say("ready");

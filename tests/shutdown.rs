@@ -444,3 +444,48 @@ fn an_empty_signal_list_installs_no_handler() {
 fn libc_sigterm() -> i32 {
     Signal::SIGTERM as i32
 }
+
+/// Served over HTTP (`Health::serve`), the same plan turns
+/// `/health/ready` to 503 on SIGTERM while `/health/live` stays 200: what
+/// a Kubernetes `httpGet` readiness probe sees.
+#[cfg(feature = "http")]
+#[test]
+fn http_readiness_drops_on_the_signal_while_liveness_stays_200() {
+    use std::io::{Read, Write};
+    let status = |addr: &str, path: &str| -> u16 {
+        let mut c = std::net::TcpStream::connect(addr).unwrap();
+        c.set_read_timeout(Some(PATIENCE)).unwrap();
+        c.write_all(format!("GET {path} HTTP/1.1\r\nHost: k\r\n\r\n").as_bytes())
+            .unwrap();
+        let mut text = String::new();
+        c.read_to_string(&mut text).unwrap();
+        text[9..12].parse().unwrap()
+    };
+    let rundir = Rundir::new();
+    let mut demo = Demo::start(
+        &rundir,
+        &["--serve", "--drain-ms", "600000", "--budget-ms", "900000"],
+    );
+    demo.wait_for("ready");
+    let addr = demo
+        .lines()
+        .iter()
+        .find_map(|l| l.strip_prefix("serving 127."))
+        .map(|rest| format!("127.{rest}"))
+        .unwrap();
+    assert_eq!(
+        status(&addr, "/health/ready"),
+        200,
+        "ready before the signal"
+    );
+    demo.tree.signal(Signal::SIGTERM);
+    demo.wait_for("draining");
+    assert_eq!(
+        status(&addr, "/health/ready"),
+        503,
+        "not ready while draining"
+    );
+    assert_eq!(status(&addr, "/health/live"), 200, "live while draining");
+    demo.tree.signal(Signal::SIGTERM);
+    assert_eq!(demo.exit().code(), Some(143));
+}
