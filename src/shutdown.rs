@@ -702,7 +702,7 @@ fn run_hook(hook: Hook, timeout: Duration) {
     log::info!("shutdown: hook {name}: start (timeout {})", secs(timeout));
     let (tx, rx) = mpsc::sync_channel(1);
     let spawned = std::thread::Builder::new()
-        .name(format!("liveness-hook-{name}"))
+        .name(format!("liveness-hook-{}", name.replace('\0', " ")))
         .spawn(move || {
             let _ = tx.send(catch_unwind(AssertUnwindSafe(run)));
         });
@@ -803,6 +803,23 @@ mod tests {
             assert_eq!(e.kind(), ErrorKind::InvalidInput);
             assert!(e.to_string().contains(needle), "{e}");
         }
+    }
+
+    /// A hook whose name holds a NUL byte (not allowed in a thread name)
+    /// still runs.
+    #[test]
+    fn a_nul_in_a_hook_name_does_not_stop_the_hook() {
+        let (tx, rx) = mpsc::channel();
+        let hook = Hook {
+            name: "a\0b".into(),
+            timeout: None,
+            run: Box::new(move || {
+                tx.send(()).unwrap();
+                Ok(())
+            }),
+        };
+        run_hook(hook, Duration::from_secs(20));
+        assert!(rx.try_recv().is_ok());
     }
 
     /// A plan outlives nothing: installing after the handle is gone fails.
