@@ -1010,15 +1010,25 @@ impl Health {
         }
     }
 
+    /// Whether a shutdown plan is installed.
+    pub(crate) fn has_shutdown(&self) -> bool {
+        self.shutdown.get().is_some()
+    }
+
+    /// The error for a second plan.
+    pub(crate) fn plan_installed(&self) -> Error {
+        Error::new(
+            ErrorKind::InvalidInput,
+            format!("unit {}", self.unit.name()),
+            "a shutdown plan is already installed",
+        )
+    }
+
     /// Records the installed plan; refuses a second one.
     pub(crate) fn set_shutdown(&self, shutdown: Shutdown) -> Result<()> {
-        self.shutdown.set(shutdown).map_err(|_| {
-            Error::new(
-                ErrorKind::InvalidInput,
-                format!("unit {}", self.unit.name()),
-                "a shutdown plan is already installed",
-            )
-        })
+        self.shutdown
+            .set(shutdown)
+            .map_err(|_| self.plan_installed())
     }
 
     /// The sd_notify bridge of this handle.

@@ -423,10 +423,21 @@ impl ShutdownPlan {
                 started: AtomicBool::new(false),
             }),
         };
+        if health.has_shutdown() {
+            // Checked first, so that a refused plan installs no handler.
+            return Err(health.plan_installed());
+        }
+        let signals = if self.signals.is_empty() {
+            None
+        } else {
+            Some(
+                signal_hook::iterator::Signals::new(&self.signals).map_err(|e| {
+                    Error::new(ErrorKind::Io, "shutdown signal handler", e.to_string())
+                })?,
+            )
+        };
         health.set_shutdown(shutdown.clone())?;
-        if !self.signals.is_empty() {
-            let mut signals = signal_hook::iterator::Signals::new(&self.signals)
-                .map_err(|e| Error::new(ErrorKind::Io, "shutdown signal handler", e.to_string()))?;
+        if let Some(mut signals) = signals {
             let s = shutdown.clone();
             std::thread::Builder::new()
                 .name("liveness-signals".into())
