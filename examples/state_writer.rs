@@ -3,7 +3,7 @@
 //!
 //! ```text
 //! state_writer RUNDIR UNIT hold       load, set(0), ready, print "ready", sleep
-//! state_writer RUNDIR UNIT flip       load, set(1), print "ready", then set(0)/set(1)
+//! state_writer RUNDIR UNIT flip       load, set(0), beat, print "ready", then set(1)/set(0)
 //!                                     with messages and beats, as fast as it can
 //! state_writer RUNDIR UNIT try-load   load; print "loaded" or "error <kind> <pid>: <msg>"
 //! state_writer RUNDIR UNIT attach     wait for a line on stdin, then load and print
@@ -47,11 +47,13 @@ fn main() {
         }
         "flip" => {
             health.load().unwrap_or_else(|e| fail(&e));
-            // Every file exists before the kill can land: the test then
-            // checks each one's bytes, not whether it was written yet.
-            health.set(1).unwrap_or_else(|e| fail(&e));
+            // Every file the kill test checks exists before it may kill us.
+            health
+                .set(0)
+                .and_then(|()| health.set_heartbeat(Duration::from_secs(1)))
+                .unwrap_or_else(|e| fail(&e));
             say("ready");
-            for i in 0u64.. {
+            for i in 1u64.. {
                 let r = if i % 2 == 0 {
                     health.set(0)
                 } else {

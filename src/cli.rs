@@ -61,6 +61,12 @@ pub enum Command {
         units: Vec<String>,
         timeout: Duration,
     },
+    Serve {
+        listen: Option<String>,
+        units: Vec<String>,
+        rundir: Option<PathBuf>,
+        request_timeout: Option<Duration>,
+    },
     Help(Option<&'static str>),
     Version,
 }
@@ -109,6 +115,7 @@ pub const COMMANDS: &[&str] = &[
     "run",
     "terminate",
     "wait",
+    "serve",
 ];
 
 /// Default `terminate --timeout` and `wait --timeout`.
@@ -352,10 +359,20 @@ fn command(name: &'static str, p: &mut lexopt::Parser) -> Result<Command, Usage>
     let mut deadline = None;
     let mut message = None;
     let mut code = None;
+    let mut units = Vec::new();
+    let mut listen = None;
+    let mut request_timeout = None;
 
     while let Some(arg) = p.next()? {
         match (name, arg) {
             (_, Short('h') | Long("help")) => return Ok(Command::Help(Some(name))),
+            ("serve", Short('u') | Long("unit")) => units.push(p.value()?.string()?),
+            ("serve", Short('l') | Long("listen")) => listen = Some(p.value()?.string()?),
+            ("serve", Long("request-timeout")) => {
+                let v = p.value()?.string()?;
+                let ms = number("--request-timeout", &v, 1, MAX_PROBE_TIMEOUT_MS)?;
+                request_timeout = Some(Duration::from_millis(ms));
+            }
             (n, Short('u') | Long("unit")) if n != "status" => {
                 target.unit = Some(p.value()?.string()?);
             }
@@ -436,6 +453,12 @@ fn command(name: &'static str, p: &mut lexopt::Parser) -> Result<Command, Usage>
             rundir: target.rundir,
             json,
         },
+        "serve" => Command::Serve {
+            listen,
+            units,
+            rundir: target.rundir,
+            request_timeout,
+        },
         _ => unreachable!("{name} is in COMMANDS"),
     })
 }
@@ -486,6 +509,7 @@ Commands:
   run        run a command as the unit's supervised owner (tombstone, deps)
   terminate  signal the unit's owner after verifying it, and wait for it
   wait       block until units are ready, gone, or have a tombstone
+  serve      answer HTTP health checks (/health/live, /health/ready, ...)
 
 Every unit command takes -u/--unit UNIT (default: $LIVENESS_UNIT_NAME, else the
 host name) and -r/--rundir DIR (default: $LIVENESS_RUNDIR, else /run).
@@ -640,6 +664,23 @@ owner), or has a tombstone with a death; inotify, plus a check every second.
 Exit: 0 when all are, 8 on timeout (one line names the units still waiting).
 "
         }
+        "serve" => {
+            "\
+Usage: liveness serve [-l|--listen ADDR] [-u UNIT]... [-r DIR] [--request-timeout MS]
+
+Answers HTTP health checks until killed. GET or HEAD:
+  /health/live     200 or 503, the same verdict and line as 'liveness probe'
+  /health/ready    as 'probe --ready'
+  /health/startup  as 'probe --startup'
+  /health          JSON of every unit under the run directory (200 when the
+                   served units are live, else 503)
+With several --unit, an endpoint passes when every unit passes; the body has
+one line per unit. --listen defaults to 127.0.0.1:$LIVENESS_HTTP_PORT, else
+127.0.0.1:8081; Kubernetes httpGet probes need 0.0.0.0:PORT. A slow client
+delays no one; each request must arrive whole, within 8 KiB, before
+--request-timeout (default 2000 ms). Prints 'listening on http://ADDR'.
+"
+        }
         _ => HELP,
     }
 }
@@ -706,6 +747,8 @@ mod tests {
             (&["load", "--pid", "x"], "--pid"),
             (&["beat", "--deadline", "0"], "--deadline"),
             (&["status", "--unit", "x"], "--unit"),
+            (&["serve", "--request-timeout", "0"], "--request-timeout"),
+            (&["serve", "--listen"], "--listen"),
         ] {
             let e = parse_str(args).unwrap_err();
             assert!(e.0.contains(needle), "{args:?}: {}", e.0);
@@ -839,6 +882,33 @@ mod tests {
             panic!()
         };
         assert_eq!((signal, wait), (10, false));
+    }
+
+    /// `serve` takes several units, a listen address and a request timeout.
+    #[test]
+    fn serve_flags() {
+        assert_eq!(
+            parse_str(&[
+                "serve",
+                "--listen",
+                "0.0.0.0:9000",
+                "-u",
+                "a",
+                "--unit",
+                "b",
+                "-r",
+                "/r",
+                "--request-timeout",
+                "500"
+            ])
+            .unwrap(),
+            Command::Serve {
+                listen: Some("0.0.0.0:9000".into()),
+                units: vec!["a".into(), "b".into()],
+                rundir: Some("/r".into()),
+                request_timeout: Some(Duration::from_millis(500)),
+            }
+        );
     }
 
     /// Help and version never fail.

@@ -5,7 +5,7 @@ use std::io;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 use std::time::Duration;
 
 use crate::atomic;
@@ -13,8 +13,10 @@ use crate::check::{self, Check, CheckResult, FnCheck};
 use crate::claim::{self, Claim, Target};
 use crate::error::{Error, ErrorKind, Result};
 use crate::format::{self, Heartbeat};
+use crate::notify::Notifier;
 use crate::proc;
 use crate::read;
+use crate::shutdown::{Shutdown, ShutdownPlan};
 use crate::sys;
 use crate::unit::Unit;
 
@@ -209,6 +211,8 @@ impl Builder {
             }),
             last_beat: AtomicU64::new(NEVER),
             beat_every: AtomicU64::new(heartbeat.map_or(0, beat_interval_ms)),
+            notify: Notifier::from_env(),
+            shutdown: OnceLock::new(),
         })
     }
 }
@@ -276,6 +280,10 @@ pub struct Health {
     last_beat: AtomicU64,
     /// Minimum milliseconds between two beats reaching the disk.
     beat_every: AtomicU64,
+    /// sd_notify, when `NOTIFY_SOCKET` was set at build time.
+    notify: Notifier,
+    /// The installed shutdown plan, for [`Health::shutdown`].
+    shutdown: OnceLock<Shutdown>,
 }
 
 struct State {
@@ -690,6 +698,7 @@ impl Health {
             l.message = message;
         }
         log::debug!("unit {}: error {code}", self.unit.name());
+        self.notify.status(code, l.message.as_deref());
         Ok(())
     }
 
@@ -747,6 +756,9 @@ impl Health {
         }
         l.ready = ready;
         log::debug!("unit {}: ready {ready}", self.unit.name());
+        if ready {
+            self.notify.ready();
+        }
         Ok(())
     }
 
@@ -842,6 +854,7 @@ impl Health {
         self.write(l.dir.as_fd(), format::HEARTBEAT, &bytes)?;
         self.last_beat
             .store(sys::coarse_monotonic_ms(), Ordering::Relaxed);
+        self.notify.watchdog();
         Ok(())
     }
 
@@ -934,6 +947,93 @@ impl Health {
             }
         }
         first.map_or(Ok(()), Err)
+    }
+
+    /// Starts a graceful shutdown plan for this handle: which signals start
+    /// it, how long to drain, when readiness drops, which hooks run. See
+    /// [`ShutdownPlan`]; nothing happens until
+    /// [`install`](ShutdownPlan::install).
+    ///
+    /// The plan keeps a weak reference: keep the `Arc` alive for as long as
+    /// the process runs (the plan resets the unit through it).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use std::time::Duration;
+    ///
+    /// let dir = tempfile::tempdir()?;
+    /// let health = Arc::new(liveness::Health::builder().unit("api").rundir(dir.path()).build()?);
+    /// health.load()?;
+    /// let plan = health
+    ///     .on_shutdown()
+    ///     .signals(&[]) // this example installs no signal handler
+    ///     .drain(Duration::from_secs(2))
+    ///     .hook("flush", || Ok(()));
+    /// let shutdown = plan.install()?;
+    /// assert!(!shutdown.is_started());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn on_shutdown(self: &Arc<Self>) -> ShutdownPlan {
+        ShutdownPlan::new(Arc::downgrade(self))
+    }
+
+    /// Starts the installed shutdown plan from code and waits for it: the
+    /// process exits when the plan has run. Call it from any thread; a
+    /// second caller, or a caller after a signal started the plan, waits for
+    /// the first. For a call that does not block, use
+    /// [`Shutdown::start`].
+    ///
+    /// # Errors
+    ///
+    /// [`ErrorKind::InvalidInput`] when no plan was installed with
+    /// [`ShutdownPlan::install`]. It never returns otherwise.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let dir = tempfile::tempdir()?;
+    /// let health = liveness::Health::builder().unit("u").rundir(dir.path()).build()?;
+    /// let err = health.shutdown().unwrap_err();
+    /// assert_eq!(err.kind(), liveness::ErrorKind::InvalidInput);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn shutdown(&self) -> Result<std::convert::Infallible> {
+        match self.shutdown.get() {
+            Some(s) => s.trigger(),
+            None => Err(Error::new(
+                ErrorKind::InvalidInput,
+                format!("unit {}", self.unit.name()),
+                "no shutdown plan installed (Health::on_shutdown)",
+            )),
+        }
+    }
+
+    /// Whether a shutdown plan is installed.
+    pub(crate) fn has_shutdown(&self) -> bool {
+        self.shutdown.get().is_some()
+    }
+
+    /// The error for a second plan.
+    pub(crate) fn plan_installed(&self) -> Error {
+        Error::new(
+            ErrorKind::InvalidInput,
+            format!("unit {}", self.unit.name()),
+            "a shutdown plan is already installed",
+        )
+    }
+
+    /// Records the installed plan; refuses a second one.
+    pub(crate) fn set_shutdown(&self, shutdown: Shutdown) -> Result<()> {
+        self.shutdown
+            .set(shutdown)
+            .map_err(|_| self.plan_installed())
+    }
+
+    /// The sd_notify bridge of this handle.
+    pub(crate) fn notifier(&self) -> &Notifier {
+        &self.notify
     }
 
     fn loaded_mut<'s>(&self, state: &'s mut State) -> Result<&'s mut Loaded> {

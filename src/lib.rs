@@ -27,6 +27,21 @@
 //!
 //! The exact bytes of each file are specified in `doc/state-format.md`.
 //!
+//! Around the files, three bridges for the rest of a process's life:
+//!
+//! - **Shutdown.** [`Health::on_shutdown`] builds a [`ShutdownPlan`]: on
+//!   SIGTERM readiness drops (the file goes, liveness stays green), a drain
+//!   delay lets the endpoints controller catch up, hooks run in order with
+//!   their own timeouts, the unit is reset and the process exits, all
+//!   inside a budget checked at start-up against the grace period. Signals
+//!   are read on a thread of their own; [`Shutdown::start`] is the entry
+//!   point for programs that handle signals themselves.
+//! - **HTTP.** For `httpGet` probes, `Health::serve` and `liveness serve`
+//!   answer `/health/live|ready|startup` with the same verdicts and lines
+//!   as the probe, from a bounded pool of threads (feature `http`).
+//! - **systemd.** With `NOTIFY_SOCKET` set, the handle also sends
+//!   `READY=1`, `STATUS=`, `ERRNO=`, `WATCHDOG=1` and `STOPPING=1`.
+//!
 //! A unit has one owner, which claims it with [`Health::load`] (or
 //! [`load`] for the process-wide handle) after running its sanity checks.
 //! A process started by `liveness run` (or [`Supervisor`]) finds the unit
@@ -132,10 +147,14 @@ mod error;
 mod format;
 mod global;
 mod health;
+#[cfg(feature = "http")]
+mod http;
 mod json;
+mod notify;
 mod probe;
 mod proc;
 mod read;
+mod shutdown;
 mod status;
 mod supervise;
 mod sys;
@@ -154,6 +173,7 @@ pub use crate::{
     },
     health::{Builder, Health},
     probe::{Mode, Probe, Report, Verdict},
+    shutdown::{GRACE_PERIOD_ENV, KUBERNETES_ENV, Shutdown, ShutdownPlan, Unready},
     status::{status, status_json, status_table},
     supervise::{Outcome, Supervisor},
     terminate::{Terminated, terminate},
@@ -161,3 +181,7 @@ pub use crate::{
     unit::{DEFAULT_RUNDIR, MAX_UNIT_LEN, RUNDIR_ENV, UNIT_ENV, Unit, validate_unit_name},
     watch::{Awaited, wait_for},
 };
+// The HTTP server exists only with the `http` feature (on by default); a
+// `use` tree cannot carry a `cfg` on one of its items.
+#[cfg(feature = "http")]
+pub use crate::http::{DEFAULT_LISTEN, HTTP_PORT_ENV, MAX_CONNECTIONS, Server, ServerBuilder};

@@ -212,6 +212,12 @@ fn run(args: impl IntoIterator<Item = std::ffi::OsString>) -> Result<ExitCode, F
             }
             Ok(ExitCode::Ok)
         }
+        Command::Serve {
+            listen,
+            units,
+            rundir,
+            request_timeout,
+        } => serve(listen, units, rundir, request_timeout),
     }
 }
 
@@ -282,6 +288,47 @@ fn supervise(r: cli::Run) -> Result<ExitCode, Failure> {
         let _ = writeln!(std::io::stderr(), "liveness: run: {why}");
     }
     Ok(ExitCode::Child(outcome.exit_code))
+}
+
+#[cfg(feature = "http")]
+fn serve(
+    listen: Option<String>,
+    units: Vec<String>,
+    rundir: Option<std::path::PathBuf>,
+    request_timeout: Option<Duration>,
+) -> Result<ExitCode, Failure> {
+    let mut builder = liveness::Server::builder();
+    if units.is_empty() {
+        builder = builder.unit(Unit::resolve(None, rundir.as_deref())?);
+    }
+    for u in &units {
+        builder = builder.unit(Unit::resolve(Some(u), rundir.as_deref())?);
+    }
+    if let Some(l) = listen {
+        builder = builder.listen(l);
+    }
+    if let Some(t) = request_timeout {
+        builder = builder.request_timeout(t);
+    }
+    let server = builder.start()?;
+    let mut out = std::io::stdout().lock();
+    let _ = writeln!(out, "listening on http://{}", server.local_addr());
+    let _ = out.flush();
+    drop(out);
+    server.wait()?;
+    Ok(ExitCode::Ok)
+}
+
+#[cfg(not(feature = "http"))]
+fn serve(
+    _: Option<String>,
+    _: Vec<String>,
+    _: Option<std::path::PathBuf>,
+    _: Option<Duration>,
+) -> Result<ExitCode, Failure> {
+    Err(Failure::Usage(
+        "serve: this liveness was built without the http feature".into(),
+    ))
 }
 
 fn unit(target: &Target) -> Result<Unit, Failure> {

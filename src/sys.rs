@@ -449,3 +449,13 @@ pub(crate) fn gate_in_child(pid_w: i32, rel_r: i32, rel_w: i32) -> io::Result<()
     }
     Ok(())
 }
+
+/// Raises a listening socket's accept backlog: std listens with 128, too
+/// few for a burst of connections queued while every handler is busy.
+/// Calling `listen(2)` again on a listening socket only changes the
+/// backlog; the kernel caps it at `net.core.somaxconn`.
+#[cfg(feature = "http")]
+pub(crate) fn set_backlog(listener: &std::net::TcpListener, backlog: i32) -> io::Result<()> {
+    let backlog = nix::sys::socket::Backlog::new(backlog).map_err(io_err)?;
+    nix::sys::socket::listen(listener, backlog).map_err(io_err)
+}
