@@ -619,3 +619,115 @@ fn pid1_reaps_what_exec_probes_leave_behind() {
         }
     }
 }
+
+/// Pod deletion with a graceful shutdown plan: after SIGTERM the readiness
+/// probe fails at once (the pod leaves its Services) while liveness keeps
+/// passing through the drain delay, so the kubelet never restarts a
+/// draining pod; the hooks run after the drain, in order; the process exits
+/// 0 with its state reset.
+#[test]
+fn sigterm_drains_with_probes_answering() {
+    let rundir = Rundir::new();
+    let live = vec![bin().into_os_string(), "probe".into()];
+    let spec = ContainerSpec::new(
+        "drain",
+        [
+            example("shutdown_demo").into_os_string(),
+            "--drain-ms".into(),
+            "1500".into(),
+            "--hook".into(),
+            "flush:200".into(),
+            "--hook".into(),
+            "close:100".into(),
+        ],
+    )
+    .env("LIVENESS_RUNDIR", rundir.path())
+    .env("LIVENESS_UNIT_NAME", "drain")
+    .restart(RestartPolicy::Never);
+    // Startup gates the others; then one liveness failure would restart.
+    let spec = probed(spec, &live, 1);
+    let pod = Kubelet::start(spec);
+    pod.wait_for("ready", PATIENCE, |ev| {
+        ev.contains(&Event::Ready { n: 1, ready: true })
+    });
+    pod.signal(nix::sys::signal::Signal::SIGTERM);
+    pod.wait_for("exit", PATIENCE, |ev| {
+        ev.iter().any(|e| matches!(e, Event::Exited { .. }))
+    });
+
+    let ev = pod.events();
+    let at = |pred: &dyn Fn(&Event) -> bool, what: &str| {
+        position(&ev, pred).unwrap_or_else(|| panic!("no {what}:\n{}", pod.dump()))
+    };
+    let sent = at(
+        &|e| matches!(e, Event::Note(n) if n.contains("SIGTERM")),
+        "SIGTERM",
+    );
+    let unready = at(&|e| *e == Event::Ready { n: 1, ready: false }, "unready");
+    let drain = at(
+        &|e| matches!(e, Event::Output { line, .. } if line.contains("shutdown: draining")),
+        "drain",
+    );
+    let first_hook = at(
+        &|e| matches!(e, Event::Output { line, .. } if line == "hook:flush:start"),
+        "flush hook",
+    );
+    let second_hook = at(
+        &|e| matches!(e, Event::Output { line, .. } if line == "hook:close:start"),
+        "close hook",
+    );
+    let exited = at(&|e| matches!(e, Event::Exited { .. }), "exit");
+    assert!(
+        sent < unready && unready < exited,
+        "readiness dropped after SIGTERM:\n{}",
+        pod.dump()
+    );
+    assert!(
+        drain < first_hook && first_hook < second_hook && second_hook < exited,
+        "{}",
+        pod.dump()
+    );
+    // Liveness probes ran during the drain, and every one passed.
+    let during: Vec<&Event> = ev[sent..first_hook]
+        .iter()
+        .filter(|e| {
+            matches!(
+                e,
+                Event::Probed {
+                    kind: Kind::Liveness,
+                    ..
+                }
+            )
+        })
+        .collect();
+    assert!(
+        !during.is_empty(),
+        "no liveness probe ran during the drain:\n{}",
+        pod.dump()
+    );
+    assert!(
+        during
+            .iter()
+            .all(|e| matches!(e, Event::Probed { ok: true, .. })),
+        "liveness failed while draining:\n{}",
+        pod.dump()
+    );
+    // Readiness said why while draining.
+    assert!(
+        ev[sent..exited].iter().any(|e| matches!(e,
+        Event::Probed { kind: Kind::Readiness, ok: false, exit: Some(6), output, .. }
+            if output.contains("not ready"))),
+        "{}",
+        pod.dump()
+    );
+    assert!(!restarted(&ev));
+    assert_eq!(
+        ev[exited],
+        Event::Exited {
+            n: 1,
+            code: Some(0),
+            signal: None
+        }
+    );
+    assert!(rundir.read("drain", "pid").is_none(), "the state was reset");
+}

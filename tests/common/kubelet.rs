@@ -167,6 +167,9 @@ pub enum Event {
     Ready { n: u32, ready: bool },
     /// The kubelet decided to restart the container.
     Killing { n: u32, why: String },
+    /// Something the test did (e.g. "SIGTERM sent"), to order it among
+    /// the kubelet's events.
+    Note(String),
     /// Incarnation `n` exited: exit code, or the signal that killed it.
     Exited {
         n: u32,
@@ -296,8 +299,9 @@ impl Kubelet {
     }
 
     /// Sends `sig` to the current incarnation's process (not its group), as
-    /// the container runtime does to a container's PID 1.
+    /// the container runtime does to a container's PID 1, and records it.
     pub fn signal(&self, sig: Signal) {
+        record(&self.shared.log, Event::Note(format!("{sig} sent")));
         if let Some(pid) = self.pid() {
             let _ = nix::sys::signal::kill(Pid::from_raw(pid as i32), sig);
         }
