@@ -548,12 +548,16 @@ fn supervisor_cost(opts: &Opts, machine: &str) {
 }
 
 fn which(program: &str) -> Option<String> {
-    let out = Command::new("sh")
-        .args(["-c", &format!("command -v {program}")])
-        .output()
-        .ok()?;
-    let path = String::from_utf8(out.stdout).ok()?.trim().to_owned();
-    (out.status.success() && path.starts_with('/')).then_some(path)
+    // Not `command -v`: for `true` it names the shell builtin.
+    let path = std::env::var_os("PATH")?;
+    std::env::split_paths(&path)
+        .map(|d| d.join(program))
+        .find(|p| {
+            use std::os::unix::fs::PermissionsExt;
+            p.metadata()
+                .is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+        })
+        .and_then(|p| p.to_str().map(str::to_owned))
 }
 
 /// `CLOCK_MONOTONIC` in nanoseconds: one clock for every process.
@@ -626,6 +630,7 @@ fn reactions(opts: &Opts, machine: &str) {
     let mut term = Vec::new();
     let mut death = Vec::new();
     let mut birth = Vec::new();
+    let mut spawn = Vec::new();
     for _ in 0..runs {
         // SIGTERM forwarded.
         let dir = scratch();
@@ -683,6 +688,18 @@ fn reactions(opts: &Opts, machine: &str) {
         let t1: u64 = line(&mut sup, &mut rd).parse().unwrap();
         sup.wait().unwrap();
         birth.push((t1 - t0) as f64 / 1e6);
+
+        // The floor under the last figure: starting the same child directly.
+        let t0 = mono_ns();
+        let mut direct = Command::new(std::env::current_exe().unwrap())
+            .arg("--child-start")
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut rd = None;
+        let t1: u64 = line(&mut direct, &mut rd).parse().unwrap();
+        direct.wait().unwrap();
+        spawn.push((t1 - t0) as f64 / 1e6);
     }
     println!(
         "\nReaction times, {machine}: median ms (p10-p90) over {runs} runs (target: <= 20 ms)"
@@ -691,6 +708,7 @@ fn reactions(opts: &Opts, machine: &str) {
         ("SIGTERM to liveness run -> child has it", term),
         ("death dep exits -> child has SIGTERM", death),
         ("birth dep ready -> child starts", birth),
+        ("(floor: the bench starts the same child)", spawn),
     ] {
         let (m, lo, hi) = spread(xs);
         println!("  {name:<44} {m:>7.2} ms ({lo:.2}-{hi:.2})");

@@ -11,7 +11,7 @@ set -eu
 cd "$(dirname "$0")/.."
 
 missing=
-for tool in cargo dash busybox bash shellcheck readelf unshare setpriv; do
+for tool in cargo dash busybox bash shellcheck readelf unshare nsenter setpriv; do
     command -v "$tool" >/dev/null 2>&1 || missing="$missing $tool"
 done
 if [ -n "$missing" ]; then

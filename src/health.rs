@@ -1167,6 +1167,22 @@ pub(crate) fn start_incarnation(
             );
         }
     }
+    write_identity(unit, dir, owner, sync)
+}
+
+/// Records `owner` as the unit's owner: `pid`, `starttime`, `pidns`. Alone
+/// (without clearing anything) when `liveness run` hands the unit it
+/// claimed for itself to its child.
+pub(crate) fn write_identity(
+    unit: &Unit,
+    dir: BorrowedFd<'_>,
+    owner: Target,
+    sync: bool,
+) -> Result<()> {
+    let io = |name: &str| {
+        let path = unit.file(name);
+        move |e| Error::io(&path, e)
+    };
     // The owner's identity is three files, replaced in an order that never
     // shows a reader a pid paired with another process's start time (see
     // `read::owner`): the old start time goes first, the new one comes last.

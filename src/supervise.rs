@@ -710,7 +710,9 @@ impl Run<'_> {
             .ok_or_else(|| {
                 Error::new(ErrorKind::Io, format!("pid {pid}"), "vanished at its gate")
             })?;
-        health::start_incarnation(unit, dir, Target { pid, starttime }, false)?;
+        // The unit has been ours, untouched, since the claim: only its
+        // owner changes.
+        health::write_identity(unit, dir, Target { pid, starttime }, false)?;
         let born = Tombstone::born(SystemTime::now());
         let write = |name: &str, bytes: &[u8]| {
             atomic::write_at(dir, name, bytes, false).map_err(|e| Error::io(&unit.file(name), e))
@@ -755,6 +757,18 @@ impl Run<'_> {
         }
         let me = std::process::id();
         loop {
+            // Orphans re-parented to us are our children: with none left
+            // (the common case) there is nothing to find, and no need to
+            // read every process's stat in `/proc`.
+            match sys::reap_any(false) {
+                Err(_) => break, // ECHILD
+                Ok(Some((p, _))) => {
+                    self.orphans += 1;
+                    log::debug!("reaped {p}");
+                    continue;
+                }
+                Ok(None) => {}
+            }
             match proc::children_of(me) {
                 Some(children) => {
                     for child in children {
