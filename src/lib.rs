@@ -61,6 +61,9 @@
 //! - Readers are strict and fail closed: anything but a canonical decimal
 //!   number is corrupt (exit 7), never healthy; symlinks and non-regular
 //!   files are refused, never followed or opened blocking.
+//! - A change of owner (a new incarnation, or a supervisor handing the
+//!   unit to its child) is never read as a reused pid: `pid`, `starttime`
+//!   and `pidns` are replaced in a fixed order and read with a re-check.
 //! - A second live owner is refused and named; the first owner's state is
 //!   not touched. Bad input is refused before anything is written.
 //! - A value that is already set is not written again, and
@@ -70,7 +73,8 @@
 //! # Limitations
 //!
 //! - Cross-file consistency is ordered, not transactional: for an instant a
-//!   reader can pair a new error code with the previous message.
+//!   reader can pair a new error code with the previous message (the
+//!   owner's identity is the exception, see above).
 //! - Nothing is flushed to disk unless [`Builder::sync`] is set: `/run` is a
 //!   tmpfs and does not survive a reboot anyway.
 //! - Units written by the original Python module have no `starttime` and no
