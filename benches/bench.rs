@@ -6,7 +6,7 @@
 //! ```
 //!
 //! Sections: `probe`, `write`, `scale`, `supervisor`, `reaction`.
-//! Every section runs twice, on the quiet machine and with one busy thread
+//! Every section runs twice, on the quiet machine and with one busy process
 //! per CPU, unless `--quiet-only`. Commands are interleaved (A B A B ...,
 //! the order rotating each round), and each figure is the median with its
 //! 10th–90th percentile spread; a ratio is the median of the per-round ratios
@@ -18,8 +18,6 @@
 use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use liveness::{Health, Mode, Probe, Unit};
@@ -45,7 +43,7 @@ fn main() {
     for &loaded in loads {
         let _load = loaded.then(Load::start);
         let machine = if loaded {
-            "loaded machine (one busy thread per CPU)"
+            "loaded machine (one busy process per CPU)"
         } else {
             "quiet machine"
         };
@@ -103,37 +101,34 @@ fn cpus() -> usize {
     std::thread::available_parallelism().map_or(1, usize::from)
 }
 
-/// One busy-spinning thread per CPU, for as long as it lives.
+/// One busy-spinning process per CPU, for as long as it lives: other work on
+/// the node. Processes, not threads of the bench: spinning threads in the
+/// process that spawns and waits for the commands would slow the
+/// measurement itself, not the commands measured.
 struct Load {
-    stop: Arc<AtomicBool>,
-    threads: Vec<std::thread::JoinHandle<()>>,
+    spinners: Vec<std::process::Child>,
 }
 
 impl Load {
     fn start() -> Load {
-        let stop = Arc::new(AtomicBool::new(false));
-        let threads = (0..cpus())
+        let spinners = (0..cpus())
             .map(|_| {
-                let stop = stop.clone();
-                std::thread::spawn(move || {
-                    let mut x = 0u64;
-                    while !stop.load(Ordering::Relaxed) {
-                        x = std::hint::black_box(
-                            x.wrapping_mul(6364136223846793005).wrapping_add(1),
-                        );
-                    }
-                })
+                Command::new(std::env::current_exe().unwrap())
+                    .arg("--child-spin")
+                    .stdin(Stdio::null())
+                    .spawn()
+                    .unwrap()
             })
             .collect();
-        Load { stop, threads }
+        Load { spinners }
     }
 }
 
 impl Drop for Load {
     fn drop(&mut self) {
-        self.stop.store(true, Ordering::Relaxed);
-        for t in self.threads.drain(..) {
-            let _ = t.join();
+        for s in &mut self.spinners {
+            let _ = s.kill();
+            let _ = s.wait();
         }
     }
 }
@@ -574,6 +569,12 @@ fn child(role: &str) -> ! {
     use std::io::Write;
     let mut out = std::io::stdout().lock();
     match role {
+        "--child-spin" => {
+            let mut x = 0u64;
+            loop {
+                x = std::hint::black_box(x.wrapping_mul(6364136223846793005).wrapping_add(1));
+            }
+        }
         "--child-start" => {
             let _ = writeln!(out, "{}", mono_ns());
             std::process::exit(0);
