@@ -199,6 +199,17 @@ pub(crate) fn parse_message(bytes: &[u8]) -> String {
         .collect()
 }
 
+/// A duration for a log or error line: `30 s`, `1.5 s`, `0.25 s`. (Probe
+/// lines use the probe's own one-decimal form, which `health.sh` computes
+/// too.)
+pub(crate) fn duration_text(d: std::time::Duration) -> String {
+    if d.subsec_nanos() == 0 {
+        format!("{} s", d.as_secs())
+    } else {
+        format!("{} s", d.as_secs_f64())
+    }
+}
+
 /// `<n>\n`.
 pub(crate) fn format_number(n: u64) -> Vec<u8> {
     format!("{n}\n").into_bytes()

@@ -14,6 +14,7 @@ use std::time::Duration;
 
 use crate::check::CheckResult;
 use crate::error::{Error, ErrorKind, Result};
+use crate::format;
 use crate::health::Health;
 
 /// Set by Kubernetes in every container: its presence means "under
@@ -469,23 +470,14 @@ impl ShutdownPlan {
         Some(format!(
             "drain {} + {n} hook timeout{} {} = {} does not fit the grace period {} less a {} margin ({}); \
              raise terminationGracePeriodSeconds and {GRACE_PERIOD_ENV}, or shorten the plan",
-            secs(self.drain),
+            format::duration_text(self.drain),
             if n == 1 { "" } else { "s" },
-            secs(hooks),
-            secs(total),
-            secs(budget),
-            secs(margin),
-            secs(room),
+            format::duration_text(hooks),
+            format::duration_text(total),
+            format::duration_text(budget),
+            format::duration_text(margin),
+            format::duration_text(room),
         ))
-    }
-}
-
-/// `5 s`, `0.5 s`.
-fn secs(d: Duration) -> String {
-    if d.subsec_nanos() == 0 {
-        format!("{} s", d.as_secs())
-    } else {
-        format!("{} s", d.as_secs_f64())
     }
 }
 
@@ -637,8 +629,8 @@ impl Inner {
     fn run(&self, why: &str) -> ! {
         log::info!(
             "shutdown: {why}: stopping (drain {}, budget {})",
-            secs(self.drain),
-            secs(self.budget)
+            format::duration_text(self.drain),
+            format::duration_text(self.budget)
         );
         let current = Arc::new(Mutex::new(String::from("the drain delay")));
         self.arm_budget(Arc::clone(&current));
@@ -650,7 +642,10 @@ impl Inner {
             self.not_ready(health.as_deref());
         }
         if !self.drain.is_zero() {
-            log::info!("shutdown: draining for {}", secs(self.drain));
+            log::info!(
+                "shutdown: draining for {}",
+                format::duration_text(self.drain)
+            );
             std::thread::sleep(self.drain);
         }
         if self.unready == Unready::AfterDrain {
@@ -694,7 +689,7 @@ impl Inner {
                 let step = current.lock().unwrap_or_else(|p| p.into_inner()).clone();
                 log::error!(
                     "shutdown: budget of {} spent during {step}: exit {BUDGET_EXIT}",
-                    secs(budget)
+                    format::duration_text(budget)
                 );
                 if let Some(h) = health.upgrade() {
                     let _ = h.reset();
@@ -710,7 +705,10 @@ impl Inner {
 /// Runs one hook on its own thread and waits up to `timeout`.
 fn run_hook(hook: Hook, timeout: Duration) {
     let Hook { name, run, .. } = hook;
-    log::info!("shutdown: hook {name}: start (timeout {})", secs(timeout));
+    log::info!(
+        "shutdown: hook {name}: start (timeout {})",
+        format::duration_text(timeout)
+    );
     let (tx, rx) = mpsc::sync_channel(1);
     let spawned = std::thread::Builder::new()
         .name(format!("liveness-hook-{}", name.replace('\0', " ")))
@@ -737,7 +735,7 @@ fn run_hook(hook: Hook, timeout: Duration) {
         }
         Err(mpsc::RecvTimeoutError::Timeout) => log::warn!(
             "shutdown: hook {name}: still running after its {} timeout; abandoned",
-            secs(timeout)
+            format::duration_text(timeout)
         ),
         Err(mpsc::RecvTimeoutError::Disconnected) => {
             log::warn!("shutdown: hook {name}: ended without a result");

@@ -490,7 +490,7 @@ impl Run<'_> {
                     format!("unit {}", self.unit().name()),
                     format!(
                         "birth dependencies not ready after {}: {list}",
-                        seconds(self.sup.birth_timeout)
+                        format::duration_text(self.sup.birth_timeout)
                     ),
                 ));
             }
@@ -865,14 +865,6 @@ fn dead_dep(deps: &[Unit]) -> Option<(String, String)> {
         }
     }
     None
-}
-
-fn seconds(d: Duration) -> String {
-    if d.subsec_millis() == 0 {
-        format!("{}s", d.as_secs())
-    } else {
-        format!("{:.3}s", d.as_secs_f64())
-    }
 }
 
 /// Writes `text` (cut at 4096 bytes, on a character boundary) to `path`.
