@@ -125,9 +125,13 @@ fn still_linked(dir: BorrowedFd<'_>, file: &File) -> bool {
 
 /// The recorded owner, when it is a live process.
 fn live_owner(unit: &Unit, dir: BorrowedFd<'_>, lock: LockKnown) -> Result<Option<Owner>> {
-    let owner = match read::owner(dir) {
-        Ok(Some(o)) => o,
-        Ok(None) => return Ok(None),
+    match read::judged_owner(dir, lock) {
+        Ok(Some((owner, Liveness::Alive))) => Ok(Some(owner)),
+        Ok(Some((_, Liveness::Gone(why)))) => {
+            log::debug!("unit {}: previous owner gone: {why}", unit.name());
+            Ok(None)
+        }
+        Ok(None) => Ok(None),
         Err(bad) => {
             // A previous owner left something we cannot parse. It cannot be
             // a live owner's state (ours is always well formed): it will be
@@ -138,15 +142,7 @@ fn live_owner(unit: &Unit, dir: BorrowedFd<'_>, lock: LockKnown) -> Result<Optio
                 bad.file,
                 bad.why
             );
-            return Ok(None);
-        }
-    };
-    match read::liveness(dir, &owner, lock) {
-        Ok(Liveness::Alive) => Ok(Some(owner)),
-        Ok(Liveness::Gone(why)) => {
-            log::debug!("unit {}: previous owner gone: {why}", unit.name());
             Ok(None)
         }
-        Err(_) => Ok(None),
     }
 }

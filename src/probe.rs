@@ -339,13 +339,11 @@ impl Probe {
     }
 
     fn judge(&self, dir: BorrowedFd<'_>, r: &mut Report) -> Result<(), Fail> {
-        let owner = read::owner(dir)
+        let (owner, alive) = read::judged_owner(dir, LockKnown::Unknown)
             .map_err(corrupt)?
             .ok_or((Verdict::NoState, "not loaded (no pid file)".to_owned()))?;
         r.pid = Some(owner.pid);
-        if let Liveness::Gone(why) =
-            read::liveness(dir, &owner, LockKnown::Unknown).map_err(corrupt)?
-        {
+        if let Liveness::Gone(why) = alive {
             return Err((Verdict::OwnerGone, why));
         }
 

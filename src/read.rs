@@ -143,31 +143,48 @@ pub(crate) struct Owner {
 
 /// Reads `pid`, `starttime` and `pidns`. `Ok(None)` when there is no `pid`
 /// file (the unit is not loaded).
-///
-/// The three files are replaced one by one when the owner changes (a new
-/// incarnation, or `liveness run` handing the unit to its child). Writers
-/// remove `starttime`, then write `pidns` and `pid`, then `starttime`; this
-/// reader reads `pid`, then the others, then `pid` again, and starts over
-/// when it changed. When both reads of `pid` agree, the start time read
-/// between them is that pid's or absent, never another process's: a
-/// change of owner is never mistaken for a reused pid.
 pub(crate) fn owner(dir: BorrowedFd<'_>) -> Result<Option<Owner>, Bad> {
-    let mut tries = 0;
-    loop {
-        let Some(pid) = read_parsed(dir, format::PID, format::parse_pid)? else {
-            return Ok(None);
-        };
-        let starttime = read_parsed(dir, format::STARTTIME, format::parse_u63)?;
-        let pidns = read_parsed(dir, format::PIDNS, format::parse_u63)?;
-        let again = read_parsed(dir, format::PID, format::parse_pid)?;
-        tries += 1;
-        if again == Some(pid) || tries == 3 {
-            return Ok(Some(Owner {
-                pid,
-                starttime,
-                pidns,
-            }));
+    let Some(pid) = read_parsed(dir, format::PID, format::parse_pid)? else {
+        return Ok(None);
+    };
+    let starttime = read_parsed(dir, format::STARTTIME, format::parse_u63)?;
+    let pidns = read_parsed(dir, format::PIDNS, format::parse_u63)?;
+    Ok(Some(Owner {
+        pid,
+        starttime,
+        pidns,
+    }))
+}
+
+/// Reads the owner and judges it ([`liveness`]). `Ok(None)` when the unit
+/// is not loaded.
+///
+/// The owner's three files are replaced one by one when the owner changes
+/// (a new incarnation, or `liveness run` handing the unit to its child).
+/// Writers remove `starttime`, then write `pidns` and `pid`, then
+/// `starttime`; `owner` reads `pid` first. So the only mixed reading is the
+/// previous pid with the next start time, which looks like a reused pid. A
+/// verdict of "gone" is therefore checked by reading the three files once
+/// more: when they changed in between, the new reading is judged instead.
+/// The common case, a live owner, reads them once.
+pub(crate) fn judged_owner(
+    dir: BorrowedFd<'_>,
+    lock: LockKnown,
+) -> Result<Option<(Owner, Liveness)>, Bad> {
+    let Some(first) = owner(dir)? else {
+        return Ok(None);
+    };
+    let verdict = liveness(dir, &first, lock)?;
+    if verdict == Liveness::Alive {
+        return Ok(Some((first, verdict)));
+    }
+    match owner(dir)? {
+        Some(again) if again != first => {
+            let verdict = liveness(dir, &again, lock)?;
+            Ok(Some((again, verdict)))
         }
+        Some(_) => Ok(Some((first, verdict))),
+        None => Ok(None),
     }
 }
 
