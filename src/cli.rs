@@ -463,12 +463,13 @@ fn command(name: &'static str, p: &mut lexopt::Parser) -> Result<Command, Usage>
     })
 }
 
-/// `30s`, `1.500s`: a duration as the messages show it.
+/// `30 s`, `1.5 s`: a duration as the messages show it, in the form the
+/// library's own messages use.
 pub fn show_duration(d: Duration) -> String {
-    if d.subsec_millis() == 0 {
-        format!("{}s", d.as_secs())
+    if d.subsec_nanos() == 0 {
+        format!("{} s", d.as_secs())
     } else {
-        format!("{:.3}s", d.as_secs_f64())
+        format!("{} s", d.as_secs_f64())
     }
 }
 
