@@ -85,8 +85,22 @@ pub(crate) fn starttime_of(pid: u32) -> io::Result<Option<u64>> {
 
 /// Inode number of the caller's PID namespace (`/proc/self/ns/pid` reads
 /// `pid:[4026531836]`).
+///
+/// Read once per process: a process never changes PID namespace, but a
+/// child forked after `unshare(CLONE_NEWPID)` lives in a new one, so the
+/// cached value is kept with the pid that read it.
 pub(crate) fn own_pidns() -> io::Result<u64> {
-    pidns_of("/proc/self/ns/pid")
+    static CACHE: std::sync::Mutex<Option<(u32, u64)>> = std::sync::Mutex::new(None);
+    let me = std::process::id();
+    let mut cache = CACHE.lock().unwrap_or_else(|p| p.into_inner());
+    if let Some((pid, ns)) = *cache
+        && pid == me
+    {
+        return Ok(ns);
+    }
+    let ns = pidns_of("/proc/self/ns/pid")?;
+    *cache = Some((me, ns));
+    Ok(ns)
 }
 
 fn pidns_of(link: &str) -> io::Result<u64> {
