@@ -564,15 +564,6 @@ fn cases() -> Vec<Case> {
     v
 }
 
-/// The line with a heartbeat's age blanked: the probes run milliseconds
-/// apart, and the age they print moves in between.
-fn without_age(line: &str) -> String {
-    match (line.find("last beat "), line.find(" s ago")) {
-        (Some(a), Some(b)) if a < b => format!("{}_{}", &line[..a + 10], &line[b..]),
-        _ => line.to_owned(),
-    }
-}
-
 fn judge(f: &Fixture, args: &[&str], shells: &[Shell]) -> (Ran, Vec<(String, Ran)>) {
     let mut probe = vec!["probe"];
     probe.extend_from_slice(args);
@@ -617,7 +608,7 @@ fn both_probes_judge_the_adversarial_table() {
                 ));
             } else if c.sh == c.rust
                 && !c.wording_differs
-                && without_age(&r.stderr) != without_age(&rust.stderr)
+                && common::without_age(&r.stderr) != common::without_age(&rust.stderr)
             {
                 failures.push(format!(
                     "{}: lines differ: liveness probe {:?}, health.sh under {name} {:?}",
