@@ -1136,6 +1136,12 @@ pub(crate) fn open_unit_dir(unit: &Unit) -> Result<OwnedFd> {
     })
 }
 
+/// Maps an I/O error on the unit's file `name` to an [`Error`] naming it.
+fn file_error(unit: &Unit, name: &str) -> impl FnOnce(io::Error) -> Error + use<> {
+    let path = unit.file(name);
+    move |e| Error::io(&path, e)
+}
+
 /// Clears what a previous owner left and records `owner`: the unit starts a
 /// new incarnation in the *starting* state.
 pub(crate) fn start_incarnation(
@@ -1144,10 +1150,7 @@ pub(crate) fn start_incarnation(
     owner: Target,
     sync: bool,
 ) -> Result<()> {
-    let io = |name: &str| {
-        let path = unit.file(name);
-        move |e| Error::io(&path, e)
-    };
+    let io = |name: &str| file_error(unit, name);
     match atomic::remove_stale_temps(dir) {
         Ok(n) if n > 0 => log::info!("unit {}: removed {n} stale temporary files", unit.name()),
         Ok(_) => {}
@@ -1179,10 +1182,7 @@ pub(crate) fn write_identity(
     owner: Target,
     sync: bool,
 ) -> Result<()> {
-    let io = |name: &str| {
-        let path = unit.file(name);
-        move |e| Error::io(&path, e)
-    };
+    let io = |name: &str| file_error(unit, name);
     // The owner's identity is three files, replaced in an order that never
     // shows a reader a pid paired with another process's start time (see
     // `read::owner`): the old start time goes first, the new one comes last.
