@@ -195,6 +195,15 @@ fn cmd(name: &str, argv: &[&str]) -> Cmd {
 /// Runs `cmds` interleaved, `runs` rounds, and prints one table; the first
 /// command is the baseline. Returns the median ratio of each command.
 fn compare(title: &str, cmds: &[Cmd], env: &[(&str, &OsStr)], runs: usize) -> Vec<f64> {
+    // A command that fails is not the cost being measured.
+    for c in cmds {
+        let st = Command::new(&c.argv[0])
+            .args(&c.argv[1..])
+            .envs(env.iter().copied())
+            .status()
+            .unwrap();
+        assert!(st.success(), "{} must succeed before it is timed", c.name);
+    }
     for c in cmds {
         for _ in 0..5 {
             run_once(&c.argv, env); // warm the page cache
@@ -262,7 +271,8 @@ fn processes(argv: &[String], env: &[(&str, &OsStr)]) -> Option<usize> {
     let forks = log
         .lines()
         .filter(|l| {
-            let l = l.split_once(' ').map_or(*l, |(_, rest)| rest);
+            // "<pid> <call>(...": strace pads short pids with spaces.
+            let l = l.split_once(' ').map_or(*l, |(_, rest)| rest).trim_start();
             (l.starts_with("clone") || l.starts_with("fork") || l.starts_with("vfork"))
                 && !l.contains("CLONE_THREAD")
                 && !l.contains("= -1")
@@ -356,14 +366,6 @@ fn probe_cost(opts: &Opts, machine: &str) {
             "busybox sh health.sh --ready",
             &["busybox", "sh", script, "--ready"],
         ));
-    }
-    for c in &cmds {
-        let st = Command::new(&c.argv[0])
-            .args(&c.argv[1..])
-            .envs(env.iter().copied())
-            .status()
-            .unwrap();
-        assert!(st.success(), "{} must pass on the fixture", c.name);
     }
     compare(
         &format!(
@@ -519,14 +521,6 @@ fn supervisor_cost(opts: &Opts, machine: &str) {
         cmds.push(cmd("tini -s -- true", &[tini, "-s", "--", truth]));
     } else {
         println!("\n(tini is not installed: apt-get install tini; no tini column)");
-    }
-    for c in &cmds {
-        let st = Command::new(&c.argv[0])
-            .args(&c.argv[1..])
-            .envs(env.iter().copied())
-            .status()
-            .unwrap();
-        assert!(st.success(), "{} must succeed", c.name);
     }
     let ratios = compare(
         &format!("Supervisor cost, {machine} (target: liveness run <= 1.3x tini)"),

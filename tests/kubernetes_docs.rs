@@ -206,6 +206,89 @@ fn check_exec_probe(origin: &str, probe: &Yaml, seen: &mut Seen, rundir: &Rundir
     }
 }
 
+/// Checks every pod spec in one document: each `liveness` command parses,
+/// containers run `run` or `serve`, exec probes run `probe` (or
+/// `health.sh`) within `timeoutSeconds`, preStop runs `terminate`, and
+/// `httpGet` probes name the right endpoint on the port `serve` listens on.
+/// Panics with the document's origin on the first drift.
+fn check_doc(doc: &Doc, rundir: &Rundir, seen: &mut Seen) {
+    let mut pods = Vec::new();
+    pod_specs(&doc.yaml, &mut pods);
+    for pod in pods {
+        let mut listen_ports = Vec::new();
+        let mut http_ports = Vec::new();
+        let containers = ["initContainers", "containers"]
+            .iter()
+            .filter_map(|k| pod[*k].as_vec())
+            .flatten();
+        for c in containers {
+            let name = c["name"].as_str().unwrap_or("?");
+            let origin = format!("{} container {name}", doc.origin);
+            let mut argv = strings(&c["command"]);
+            argv.extend(strings(&c["args"]));
+            if argv.first().is_some_and(|a| is_liveness(a)) {
+                let cmd = parse(&origin, &argv);
+                let v = variant(&cmd);
+                assert!(
+                    v == "Run" || v == "Serve",
+                    "{origin}: a container runs `liveness run` or `liveness serve`, not {v}"
+                );
+                if v == "Serve" {
+                    let listen = argv
+                        .iter()
+                        .skip_while(|a| *a != "--listen")
+                        .nth(1)
+                        .expect("liveness serve in a pod must say --listen 0.0.0.0:PORT");
+                    assert!(
+                        listen.starts_with("0.0.0.0:") || listen.starts_with("[::]:"),
+                        "{origin}: the kubelet connects to the pod IP, not to {listen}"
+                    );
+                    listen_ports.push(listen.rsplit(':').next().unwrap().parse::<i64>().unwrap());
+                }
+                seen.liveness += 1;
+            }
+            for kind in ["startupProbe", "livenessProbe", "readinessProbe"] {
+                let probe = &c[kind];
+                if probe.is_badvalue() {
+                    continue;
+                }
+                let origin = format!("{origin} {kind}");
+                if !probe["exec"].is_badvalue() {
+                    check_exec_probe(&origin, probe, seen, rundir);
+                }
+                if !probe["httpGet"].is_badvalue() {
+                    let path = probe["httpGet"]["path"].as_str().unwrap();
+                    let expected = match kind {
+                        "startupProbe" => "/health/startup",
+                        "livenessProbe" => "/health/live",
+                        _ => "/health/ready",
+                    };
+                    assert_eq!(path, expected, "{origin}");
+                    http_ports.push((origin.clone(), probe["httpGet"]["port"].as_i64().unwrap()));
+                    seen.http += 1;
+                }
+            }
+            for hook in ["preStop", "postStart"] {
+                let argv = strings(&c["lifecycle"][hook]["exec"]["command"]);
+                if argv.first().is_some_and(|a| is_liveness(a)) {
+                    let cmd = parse(&format!("{origin} {hook}"), &argv);
+                    if hook == "preStop" {
+                        assert_eq!(variant(&cmd), "Terminate", "{origin}: preStop");
+                    }
+                    seen.liveness += 1;
+                }
+            }
+        }
+        for (origin, port) in http_ports {
+            assert!(
+                listen_ports.contains(&port),
+                "{origin}: port {port} is not where `liveness serve` listens in this pod \
+                 ({listen_ports:?})"
+            );
+        }
+    }
+}
+
 /// Every manifest parses; every command it names is one the CLI accepts.
 #[test]
 fn every_manifest_names_real_liveness_commands() {
@@ -224,83 +307,7 @@ fn every_manifest_names_real_liveness_commands() {
         );
     }
     for doc in &docs {
-        let mut pods = Vec::new();
-        pod_specs(&doc.yaml, &mut pods);
-        for pod in pods {
-            let mut listen_ports = Vec::new();
-            let mut http_ports = Vec::new();
-            let containers = ["initContainers", "containers"]
-                .iter()
-                .filter_map(|k| pod[*k].as_vec())
-                .flatten();
-            for c in containers {
-                let name = c["name"].as_str().unwrap_or("?");
-                let origin = format!("{} container {name}", doc.origin);
-                let mut argv = strings(&c["command"]);
-                argv.extend(strings(&c["args"]));
-                if argv.first().is_some_and(|a| is_liveness(a)) {
-                    let cmd = parse(&origin, &argv);
-                    let v = variant(&cmd);
-                    assert!(
-                        v == "Run" || v == "Serve",
-                        "{origin}: a container runs `liveness run` or `liveness serve`, not {v}"
-                    );
-                    if v == "Serve" {
-                        let listen = argv
-                            .iter()
-                            .skip_while(|a| *a != "--listen")
-                            .nth(1)
-                            .expect("liveness serve in a pod must say --listen 0.0.0.0:PORT");
-                        assert!(
-                            listen.starts_with("0.0.0.0:") || listen.starts_with("[::]:"),
-                            "{origin}: the kubelet connects to the pod IP, not to {listen}"
-                        );
-                        listen_ports
-                            .push(listen.rsplit(':').next().unwrap().parse::<i64>().unwrap());
-                    }
-                    seen.liveness += 1;
-                }
-                for kind in ["startupProbe", "livenessProbe", "readinessProbe"] {
-                    let probe = &c[kind];
-                    if probe.is_badvalue() {
-                        continue;
-                    }
-                    let origin = format!("{origin} {kind}");
-                    if !probe["exec"].is_badvalue() {
-                        check_exec_probe(&origin, probe, &mut seen, &rundir);
-                    }
-                    if !probe["httpGet"].is_badvalue() {
-                        let path = probe["httpGet"]["path"].as_str().unwrap();
-                        let expected = match kind {
-                            "startupProbe" => "/health/startup",
-                            "livenessProbe" => "/health/live",
-                            _ => "/health/ready",
-                        };
-                        assert_eq!(path, expected, "{origin}");
-                        http_ports
-                            .push((origin.clone(), probe["httpGet"]["port"].as_i64().unwrap()));
-                        seen.http += 1;
-                    }
-                }
-                for hook in ["preStop", "postStart"] {
-                    let argv = strings(&c["lifecycle"][hook]["exec"]["command"]);
-                    if argv.first().is_some_and(|a| is_liveness(a)) {
-                        let cmd = parse(&format!("{origin} {hook}"), &argv);
-                        if hook == "preStop" {
-                            assert_eq!(variant(&cmd), "Terminate", "{origin}: preStop");
-                        }
-                        seen.liveness += 1;
-                    }
-                }
-            }
-            for (origin, port) in http_ports {
-                assert!(
-                    listen_ports.contains(&port),
-                    "{origin}: port {port} is not where `liveness serve` listens in this pod \
-                     ({listen_ports:?})"
-                );
-            }
-        }
+        check_doc(doc, &rundir, &mut seen);
     }
     // Negative control for the walk itself: the guide's manifests name
     // dozens of commands; finding none means the walk is broken.
@@ -323,6 +330,19 @@ fn the_checker_rejects_a_drifted_manifest() {
         r#"{containers: [{name: x, readinessProbe: {exec: {command: ["/liveness", "status"]}}}]}"#,
         r#"{containers: [{name: x, livenessProbe: {exec: {command: ["/liveness", "probe", "--timeout", "1500"]}}}]}"#,
     ];
+    // Positive control: the same checker accepts a sound manifest.
+    let rundir = Rundir::new();
+    let mut seen = Seen {
+        liveness: 0,
+        health_sh: 0,
+        http: 0,
+    };
+    let good = r#"{containers: [{name: x, command: ["/liveness", "run", "--", "app"],
+        livenessProbe: {exec: {command: ["/liveness", "probe", "--timeout", "800"]}}}]}"#;
+    for doc in &load("inline", good) {
+        check_doc(doc, &rundir, &mut seen);
+    }
+    assert_eq!(seen.liveness, 2);
     for text in bad {
         let docs = load("inline", text);
         let result = std::panic::catch_unwind(|| {
@@ -333,22 +353,7 @@ fn the_checker_rejects_a_drifted_manifest() {
                 http: 0,
             };
             for doc in &docs {
-                let mut pods = Vec::new();
-                pod_specs(&doc.yaml, &mut pods);
-                for pod in pods {
-                    for c in pod["containers"].as_vec().unwrap() {
-                        let argv = strings(&c["command"]);
-                        if !argv.is_empty() {
-                            let v = variant(&parse("inline", &argv));
-                            assert!(v == "Run" || v == "Serve");
-                        }
-                        for kind in ["livenessProbe", "readinessProbe"] {
-                            if !c[kind].is_badvalue() {
-                                check_exec_probe("inline", &c[kind], &mut seen, &rundir);
-                            }
-                        }
-                    }
-                }
+                check_doc(doc, &rundir, &mut seen);
             }
         });
         assert!(result.is_err(), "the checker accepted {text}");
