@@ -3,9 +3,15 @@
 //! written by the library (or by the original Python module, byte for byte),
 //! is tampered with, and is judged by `liveness probe` and by
 //! `scripts/health.sh` under dash, busybox sh and bash.
+//!
+//! This file holds the state table; each further family of attacks (other
+//! PID namespaces, foreign owners, huge and special files, full pipes,
+//! hostile HTTP clients, ...) lives in a file of its own next to it, one
+//! `mod` line each below.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a test reports failure by panicking
 
+#[path = "../common/mod.rs"]
 mod common;
 
 use std::os::unix::fs::PermissionsExt;
