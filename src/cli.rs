@@ -617,7 +617,8 @@ Usage: liveness run [options] [--] CMD [ARGS...]
 
 Claims the unit, starts CMD with LIVENESS_UNIT_NAME and LIVENESS_RUNDIR set
 (the child and its tools report into the unit; they do not own it), forwards
-TERM INT HUP QUIT USR1 USR2 WINCH, reaps every zombie, writes the tombstone
+every signal as tini does (all but CHLD, TTIN, TTOU and the fault signals,
+real-time ones included), reaps every zombie, writes the tombstone
 <rundir>/<unit>/tombstone, and exits with the child's status.
 
   -u, --unit UNIT          (or $LIVENESS_UNIT_NAME, $KUBEXIT_NAME, host name)

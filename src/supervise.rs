@@ -21,7 +21,7 @@ use std::os::unix::process::CommandExt;
 use std::path::PathBuf;
 use std::time::{Duration, Instant, SystemTime};
 
-use nix::sys::signal::{SigSet, Signal};
+use nix::sys::signal::Signal;
 
 use crate::atomic;
 use crate::claim::{Claim, Target};
@@ -30,7 +30,7 @@ use crate::format;
 use crate::health;
 use crate::proc;
 use crate::read;
-use crate::sys::{self, Ended};
+use crate::sys::{self, Ended, SupervisorSignals};
 use crate::tombstone::Tombstone;
 use crate::unit::{RUNDIR_ENV, UNIT_ENV, Unit};
 use crate::watch::{self, Awaited, Watcher};
@@ -42,15 +42,13 @@ const DEFAULT_BIRTH_TIMEOUT: Duration = Duration::from_secs(30);
 /// The termination message Kubernetes reads is capped at 4096 bytes.
 const TERMINATION_LOG_MAX: usize = 4096;
 
-/// The signals the supervisor takes: forwarded ones, and SIGCHLD.
-const FORWARDED: [Signal; 7] = [
-    Signal::SIGTERM,
-    Signal::SIGINT,
-    Signal::SIGHUP,
-    Signal::SIGQUIT,
-    Signal::SIGUSR1,
-    Signal::SIGUSR2,
-    Signal::SIGWINCH,
+/// Signals that stop a supervisor still waiting for its birth
+/// dependencies (there is no child yet to forward them to).
+const STOPS_BEFORE_START: [i32; 4] = [
+    nix::libc::SIGTERM,
+    nix::libc::SIGINT,
+    nix::libc::SIGHUP,
+    nix::libc::SIGQUIT,
 ];
 
 /// Runs a command as the supervised owner of a unit (`liveness run`).
@@ -278,10 +276,17 @@ impl Supervisor {
     /// until it ends, writes the tombstone, clears the unit's state (the
     /// tombstone stays) and returns how it ended.
     ///
-    /// Blocks SIGTERM, SIGINT, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2, SIGWINCH
-    /// and SIGCHLD in the calling thread and leaves them blocked: call it
-    /// from the main thread before starting any other thread, so no other
-    /// thread receives them. Makes the process a child subreaper.
+    /// Signals, as tini handles them: every signal but the synchronous
+    /// fault signals (SEGV, BUS, FPE, ILL, TRAP, SYS, ABRT), SIGTTIN and
+    /// SIGTTOU is blocked in the calling thread and read from a `signalfd`;
+    /// each is forwarded to the child (its process group with
+    /// [`process_group`](Supervisor::process_group)), SIGCHLD excepted,
+    /// real-time signals included. SIGTTIN and SIGTTOU are ignored. The
+    /// child gets the mask and the SIGTTIN/SIGTTOU dispositions as they
+    /// were when `run` was called, and SIGPIPE's as it was when the process
+    /// started. All of this stays in place when `run` returns: call it from
+    /// the main thread before starting any other thread, so no other thread
+    /// receives the signals. Makes the process a child subreaper.
     ///
     /// # Errors
     ///
@@ -331,14 +336,9 @@ impl Supervisor {
                 "no command",
             ));
         };
-        let mut mask = SigSet::empty();
-        for s in FORWARDED {
-            mask.add(s);
-        }
-        mask.add(Signal::SIGCHLD);
         let sys_err = |what: &str, e: io::Error| Error::io(std::path::Path::new(what), e);
-        sys::block_signals(&mask).map_err(|e| sys_err("sigprocmask", e))?;
-        let sfd = sys::signalfd(&mask).map_err(|e| sys_err("signalfd", e))?;
+        let signals = SupervisorSignals::take().map_err(|e| sys_err("sigprocmask", e))?;
+        let sfd = sys::signalfd(&signals.set()).map_err(|e| sys_err("signalfd", e))?;
         if std::process::id() != 1
             && let Err(e) = sys::set_child_subreaper()
         {
@@ -387,7 +387,7 @@ impl Supervisor {
                 None,
             ));
         }
-        state.supervise(program, &sfd)
+        state.supervise(program, &sfd, signals)
     }
 
     /// The termination message: one paragraph.
@@ -433,7 +433,8 @@ struct Run<'s> {
 #[derive(Default)]
 struct Batch {
     child: Option<Ended>,
-    signals: Vec<Signal>,
+    /// Signal numbers, in the order read (real-time ones included).
+    signals: Vec<i32>,
 }
 
 impl Run<'_> {
@@ -445,10 +446,9 @@ impl Run<'_> {
     fn read_signals(&mut self, sfd: &nix::sys::signalfd::SignalFd, child: Option<u32>) -> Batch {
         let mut batch = Batch::default();
         while let Ok(Some(info)) = sfd.read_signal() {
-            match Signal::try_from(info.ssi_signo as i32) {
-                Ok(Signal::SIGCHLD) => {}
-                Ok(s) => batch.signals.push(s),
-                Err(_) => {}
+            let signo = info.ssi_signo as i32;
+            if signo != nix::libc::SIGCHLD {
+                batch.signals.push(signo);
             }
         }
         // Reap on every wake-up: SIGCHLDs coalesce.
@@ -499,14 +499,16 @@ impl Run<'_> {
             let wait = (deadline - now).min(watch::FALLBACK);
             let _ = sys::poll_readable(&fds, watch::millis(wait));
             let batch = self.read_signals(sfd, None);
-            if let Some(s) = batch.signals.iter().find(|s| {
-                matches!(
-                    s,
-                    Signal::SIGTERM | Signal::SIGINT | Signal::SIGHUP | Signal::SIGQUIT
-                )
-            }) {
-                log::info!("{s} before the child started: not starting it");
-                return Ok(Some(*s as i32));
+            if let Some(s) = batch
+                .signals
+                .iter()
+                .find(|s| STOPS_BEFORE_START.contains(s))
+            {
+                log::info!(
+                    "{} before the child started: not starting it",
+                    sys::signal_name(*s)
+                );
+                return Ok(Some(*s));
             }
         }
     }
@@ -516,6 +518,7 @@ impl Run<'_> {
         mut self,
         program: &OsString,
         sfd: &nix::sys::signalfd::SignalFd,
+        signals: SupervisorSignals,
     ) -> Result<(Outcome, Option<String>)> {
         let sup = self.sup;
         let (pid_r, pid_w) = sys::pipe().map_err(|e| Error::io(&self.unit().dir(), e))?;
@@ -529,9 +532,9 @@ impl Run<'_> {
         }
         let (pw, rr, rw) = (pid_w.as_raw_fd(), rel_r.as_raw_fd(), rel_w.as_raw_fd());
         // SAFETY: the hook only makes async-signal-safe system calls (see
-        // sys::gate_in_child); it captures plain integers.
+        // sys::gate_in_child); it captures plain integers and C structures.
         unsafe {
-            cmd.pre_exec(move || sys::gate_in_child(pw, rr, rw));
+            cmd.pre_exec(move || sys::gate_in_child(pw, rr, rw, &signals));
         }
         let this = &self;
         let (spawned, gate) = std::thread::scope(|s| {
@@ -603,11 +606,11 @@ impl Run<'_> {
             }
             for sig in batch.signals {
                 match sig {
-                    Signal::SIGINT => {
+                    nix::libc::SIGINT => {
                         ints += 1;
                         if ints >= 2 && !killed {
                             log::info!("second SIGINT: killing pid {pid}");
-                            self.signal(pid, Signal::SIGKILL);
+                            self.signal(pid, nix::libc::SIGKILL);
                             killed = true;
                         } else if stop_deadline.is_none() {
                             stopped_by = Some("SIGINT".to_owned());
@@ -616,11 +619,13 @@ impl Run<'_> {
                             self.signal(pid, sig);
                         }
                     }
-                    Signal::SIGTERM if stop_deadline.is_none() => {
+                    nix::libc::SIGTERM if stop_deadline.is_none() => {
                         stopped_by = Some("SIGTERM".to_owned());
                         stop_deadline = Some(self.begin_stop(pid, sig));
                     }
                     // A second TERM is forwarded; the grace is not shortened.
+                    // Everything else (TSTP, CONT, real-time signals...) is
+                    // forwarded as it came.
                     _ => self.signal(pid, sig),
                 }
             }
@@ -633,7 +638,7 @@ impl Run<'_> {
                 {
                     log::info!("death dependency {unit}: {why}: stopping pid {pid}");
                     stopped_by = Some(format!("death dependency {unit}: {why}"));
-                    stop_deadline = Some(self.begin_stop(pid, Signal::SIGTERM));
+                    stop_deadline = Some(self.begin_stop(pid, nix::libc::SIGTERM));
                 }
             }
             let now = Instant::now();
@@ -642,7 +647,7 @@ impl Run<'_> {
                 && !killed
             {
                 log::info!("grace expired: killing pid {pid}");
-                self.signal(pid, Signal::SIGKILL);
+                self.signal(pid, nix::libc::SIGKILL);
                 killed = true;
             }
             let mut wait: Option<Duration> = None;
@@ -728,16 +733,16 @@ impl Run<'_> {
         Ok(born)
     }
 
-    /// Sends `sig` to the child (or its process group).
-    fn signal(&self, pid: u32, sig: Signal) {
-        match sys::kill(pid, sig, self.sup.process_group) {
-            Ok(()) => log::debug!("sent {sig} to {pid}"),
-            Err(e) => log::debug!("cannot send {sig} to {pid}: {e}"),
+    /// Sends signal number `sig` to the child (or its process group).
+    fn signal(&self, pid: u32, sig: i32) {
+        match sys::kill_raw(pid, sig, self.sup.process_group) {
+            Ok(()) => log::debug!("sent {} to {pid}", sys::signal_name(sig)),
+            Err(e) => log::debug!("cannot send {} to {pid}: {e}", sys::signal_name(sig)),
         }
     }
 
     /// Marks the unit not ready, forwards the stop signal, starts the grace.
-    fn begin_stop(&self, pid: u32, sig: Signal) -> Instant {
+    fn begin_stop(&self, pid: u32, sig: i32) -> Instant {
         if let Err(e) = atomic::remove_at(self.dir.as_fd(), format::READY) {
             log::warn!("{}: {e}", self.unit().file(format::READY).display());
         }
