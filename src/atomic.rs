@@ -66,9 +66,18 @@ pub(crate) fn remove_at(dir: BorrowedFd<'_>, name: &str) -> io::Result<bool> {
 
 /// Removes temporary files left by writers that are no longer running.
 /// Returns how many were removed.
+#[cfg(test)]
 pub(crate) fn remove_stale_temps(dir: BorrowedFd<'_>) -> io::Result<usize> {
+    remove_stale_temps_in(dir, &sys::list_dir(dir)?)
+}
+
+/// [`remove_stale_temps`] on a listing of `dir` the caller already made.
+pub(crate) fn remove_stale_temps_in(
+    dir: BorrowedFd<'_>,
+    names: &[std::ffi::OsString],
+) -> io::Result<usize> {
     let mut removed = 0;
-    for name in sys::list_dir(dir)? {
+    for name in names {
         let Some(name) = name.to_str() else { continue };
         let Some(pid) = crate::format::tmp_writer_pid(name) else {
             continue;

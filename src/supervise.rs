@@ -366,7 +366,14 @@ impl Supervisor {
             lock: Some(lock),
             orphans: 0,
         };
-        health::start_incarnation(&self.unit, state.dir.as_fd(), me, false)?;
+        // With birth dependencies to wait for, the supervisor records
+        // itself, so the unit reads "starting" meanwhile. Without, the
+        // unit goes straight to the child (recorded at its gate): writing
+        // an identity only to replace it costs, on a disk-backed file
+        // system, a rename over an existing file, which makes ext4 flush
+        // the new file (auto_da_alloc) and the later unlink wait for it.
+        let owner = (!self.birth_deps.is_empty()).then_some(me);
+        health::start_incarnation(&self.unit, state.dir.as_fd(), owner, false)?;
 
         if !self.birth_deps.is_empty()
             && let Some(sig) = state.await_birth(&sfd)?
@@ -538,18 +545,30 @@ impl Run<'_> {
         }
         let this = &self;
         let (spawned, gate) = std::thread::scope(|s| {
-            let gate = s.spawn(move || this.gate(this.dir.as_fd(), pid_r, rel_w));
+            // A small stack: the gate writes five small files, and a default
+            // 2 MiB stack costs mapping and unmapping on every run.
+            let gate = std::thread::Builder::new()
+                .name("gate".into())
+                .stack_size(128 * 1024)
+                .spawn_scoped(s, move || this.gate(this.dir.as_fd(), pid_r, rel_w));
             let spawned = cmd.spawn();
             // The child has its own copy (or never ran): ours must go for
             // the gate to see end-of-file if the child wrote nothing.
             drop(pid_w);
-            let gate = gate.join().unwrap_or_else(|_| {
-                Err(Error::new(
+            let gate = match gate {
+                Ok(g) => g.join().unwrap_or_else(|_| {
+                    Err(Error::new(
+                        ErrorKind::Io,
+                        "liveness run",
+                        "gate thread panicked",
+                    ))
+                }),
+                Err(e) => Err(Error::new(
                     ErrorKind::Io,
                     "liveness run",
-                    "gate thread panicked",
-                ))
-            });
+                    format!("cannot start the gate thread: {e}"),
+                )),
+            };
             (spawned, gate)
         });
         drop(rel_r);
@@ -808,9 +827,7 @@ impl Run<'_> {
             Ended::Signal(n) => (0, Some(n)),
         };
         let dead = born.clone().died(SystemTime::now(), code, signal);
-        if let Err(e) =
-            atomic::write_at(self.dir.as_fd(), format::TOMBSTONE, &dead.to_bytes(), false)
-        {
+        if let Err(e) = replace_fresh(self.dir.as_fd(), format::TOMBSTONE, &dead.to_bytes()) {
             log::warn!("{}: {e}", self.unit().file(format::TOMBSTONE).display());
         }
         let last = self.last_report();
@@ -870,6 +887,18 @@ fn dead_dep(deps: &[Unit]) -> Option<(String, String)> {
         }
     }
     None
+}
+
+/// Replaces `name` in `dir` (the tombstone) by removing it, then renaming
+/// the new content into the free name. A rename over an existing file
+/// makes ext4 start writing the new file out at once (`auto_da_alloc`, its
+/// guard against zero-length files after a crash), and the next `unlink`
+/// of that inode waits for the write: a millisecond each on a disk. Readers
+/// see the old content, then for an instant no file, then the new one: a
+/// tombstone's readers already treat "none yet" as "not dead yet".
+fn replace_fresh(dir: BorrowedFd<'_>, name: &str, bytes: &[u8]) -> io::Result<()> {
+    atomic::remove_at(dir, name)?;
+    atomic::write_at(dir, name, bytes, false)
 }
 
 /// Writes `text` (cut at 4096 bytes, on a character boundary) to `path`.
