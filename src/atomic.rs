@@ -55,6 +55,18 @@ pub(crate) fn write_at(
     result
 }
 
+/// Replaces `name` in `dir` by removing it, then renaming the new content
+/// into the free name: for files whose readers take "none yet" as "not
+/// yet" (the tombstone). A rename over an existing file makes ext4 start
+/// writing the new file out at once (`auto_da_alloc`, its guard against
+/// zero-length files after a crash), and the next `unlink` of that inode
+/// waits for the disk: a millisecond each. Readers see the old content,
+/// then for an instant no file, then the new content — never a partial one.
+pub(crate) fn replace_fresh(dir: BorrowedFd<'_>, name: &str, bytes: &[u8]) -> io::Result<()> {
+    remove_at(dir, name)?;
+    write_at(dir, name, bytes, false)
+}
+
 /// Removes `name` from `dir`; a file that is already gone is not an error.
 pub(crate) fn remove_at(dir: BorrowedFd<'_>, name: &str) -> io::Result<bool> {
     match sys::unlink_at(dir, name) {

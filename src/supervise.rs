@@ -28,10 +28,11 @@ use crate::claim::{Claim, Target};
 use crate::error::{Error, ErrorKind, Result};
 use crate::format;
 use crate::health;
+use crate::kubexit;
 use crate::proc;
 use crate::read;
 use crate::sys::{self, Ended, SupervisorSignals};
-use crate::tombstone::Tombstone;
+use crate::tombstone::{self, Tombstone};
 use crate::unit::{RUNDIR_ENV, UNIT_ENV, Unit};
 use crate::watch::{self, Awaited, Watcher};
 
@@ -360,41 +361,37 @@ impl Supervisor {
                 "already claimed for this process",
             ));
         };
+        let graveyard = match kubexit::open_graveyard(&self.unit) {
+            None => None,
+            Some(Ok(fd)) => Some(fd),
+            Some(Err(e)) => {
+                let g = self.unit.graveyard().unwrap_or(std::path::Path::new(""));
+                log::warn!("{}: {e}; no kubexit tombstone", g.display());
+                None
+            }
+        };
         let mut state = Run {
             sup: self,
             dir,
+            graveyard,
             lock: Some(lock),
             orphans: 0,
         };
-        // With birth dependencies to wait for, the supervisor records
-        // itself, so the unit reads "starting" meanwhile. Without, the
-        // unit goes straight to the child (recorded at its gate): writing
-        // an identity only to replace it costs, on a disk-backed file
-        // system, a rename over an existing file, which makes ext4 flush
-        // the new file (auto_da_alloc) and the later unlink wait for it.
-        let owner = (!self.birth_deps.is_empty()).then_some(me);
-        health::start_incarnation(&self.unit, state.dir.as_fd(), owner, false)?;
-
-        if !self.birth_deps.is_empty()
-            && let Some(sig) = state.await_birth(&sfd)?
-        {
-            state.clear(false);
-            let code = 128 + sig as u8;
-            return Ok((
-                Outcome {
-                    exit_code: self.map_code(code),
-                    child_code: code,
-                    signal: Some(sig),
-                    exec_error: None,
-                    stopped_by: Some(sys::signal_name(sig)),
-                    killed: false,
-                    orphans_reaped: state.orphans,
-                    duration: started.elapsed(),
-                },
-                None,
-            ));
+        // From here on the unit is ours: whatever keeps the child from
+        // starting is written down as its death, so that death dependents
+        // (a Job's sidecars) stop.
+        match state.start_and_supervise(program, &sfd, signals, me, started) {
+            Ok(done) => Ok(done),
+            Err(e) => {
+                let code = if e.kind() == ErrorKind::Timeout {
+                    124
+                } else {
+                    125
+                };
+                state.bury_unborn(code, &e.to_string());
+                Err(e)
+            }
         }
-        state.supervise(program, &sfd, signals)
     }
 
     /// The termination message: one paragraph.
@@ -432,6 +429,8 @@ impl Supervisor {
 struct Run<'s> {
     sup: &'s Supervisor,
     dir: OwnedFd,
+    /// kubexit's graveyard, when the unit has one.
+    graveyard: Option<OwnedFd>,
     lock: Option<File>,
     orphans: u64,
 }
@@ -447,6 +446,96 @@ struct Batch {
 impl Run<'_> {
     fn unit(&self) -> &Unit {
         &self.sup.unit
+    }
+
+    /// Everything after the claim: clear the previous incarnation, wait
+    /// for the birth dependencies, run the child.
+    fn start_and_supervise(
+        &mut self,
+        program: &OsString,
+        sfd: &nix::sys::signalfd::SignalFd,
+        signals: SupervisorSignals,
+        me: Target,
+        started: Instant,
+    ) -> Result<(Outcome, Option<String>)> {
+        // With birth dependencies to wait for, the supervisor records
+        // itself, so the unit reads "starting" meanwhile. Without, the
+        // unit goes straight to the child (recorded at its gate): writing
+        // an identity only to replace it costs, on a disk-backed file
+        // system, a rename over an existing file, which makes ext4 flush
+        // the new file (auto_da_alloc) and the later unlink wait for it.
+        let sup = self.sup;
+        let owner = (!sup.birth_deps.is_empty()).then_some(me);
+        health::start_incarnation(self.unit(), self.dir.as_fd(), owner, false)?;
+        if let Some(g) = &self.graveyard {
+            // A previous incarnation's death must not stop a dependent of
+            // this one.
+            if let Err(e) = atomic::remove_at(g.as_fd(), sup.unit.name()) {
+                log::warn!("{}: {e}", self.graveyard_file().display());
+            }
+        }
+
+        if !sup.birth_deps.is_empty()
+            && let Some(sig) = self.await_birth(sfd)?
+        {
+            let code = 128 + sig as u8;
+            let name = sys::signal_name(sig);
+            self.bury_unborn(code, &format!("stopped by {name} before it started"));
+            return Ok((
+                Outcome {
+                    exit_code: sup.map_code(code),
+                    child_code: code,
+                    signal: Some(sig),
+                    exec_error: None,
+                    stopped_by: Some(name),
+                    killed: false,
+                    orphans_reaped: self.orphans,
+                    duration: started.elapsed(),
+                },
+                None,
+            ));
+        }
+        self.supervise(program, sfd, signals)
+    }
+
+    /// `<graveyard>/<unit>`, for messages.
+    fn graveyard_file(&self) -> PathBuf {
+        self.unit()
+            .graveyard()
+            .map(|g| g.join(self.unit().name()))
+            .unwrap_or_default()
+    }
+
+    /// Writes `t` as the unit's tombstone and, with a graveyard, as
+    /// kubexit's `<graveyard>/<unit>`; `fresh` when the names are free
+    /// (removed at the claim), else each old file is removed first (see
+    /// [`atomic::replace_fresh`]).
+    fn write_tombstone(&self, t: &Tombstone, fresh: bool) -> Result<()> {
+        let bytes = t.to_bytes();
+        let write = |dir: BorrowedFd<'_>, name: &str| {
+            if fresh {
+                atomic::write_at(dir, name, &bytes, false)
+            } else {
+                atomic::replace_fresh(dir, name, &bytes)
+            }
+        };
+        if let Some(g) = &self.graveyard
+            && let Err(e) = write(g.as_fd(), self.unit().name())
+        {
+            log::warn!("{}: {e}", self.graveyard_file().display());
+        }
+        write(self.dir.as_fd(), format::TOMBSTONE)
+            .map_err(|e| Error::io(&self.unit().file(format::TOMBSTONE), e))
+    }
+
+    /// The child never started: a tombstone with `Died`, status `code` and
+    /// the reason, then the state goes (the tombstone stays).
+    fn bury_unborn(&mut self, code: u8, reason: &str) {
+        let t = Tombstone::never_started(SystemTime::now(), code, reason);
+        if let Err(e) = self.write_tombstone(&t, false) {
+            log::warn!("{e}");
+        }
+        self.clear();
     }
 
     /// Reads every pending signal; reaps on SIGCHLD.
@@ -486,7 +575,6 @@ impl Run<'_> {
             }
             let now = Instant::now();
             if now >= deadline {
-                self.clear(false);
                 let list = left
                     .iter()
                     .map(|(u, why)| format!("{u} ({why})"))
@@ -522,7 +610,7 @@ impl Run<'_> {
 
     /// Starts the child through the gate, supervises it, cleans up.
     fn supervise(
-        mut self,
+        &mut self,
         program: &OsString,
         sfd: &nix::sys::signalfd::SignalFd,
         signals: SupervisorSignals,
@@ -543,7 +631,7 @@ impl Run<'_> {
         unsafe {
             cmd.pre_exec(move || sys::gate_in_child(pw, rr, rw, &signals));
         }
-        let this = &self;
+        let this = &*self;
         let (spawned, gate) = std::thread::scope(|s| {
             // A small stack: the gate writes five small files, and a default
             // 2 MiB stack costs mapping and unmapping on every run.
@@ -579,7 +667,6 @@ impl Run<'_> {
                     let _ = child.kill();
                     let _ = child.wait();
                 }
-                self.clear(false);
                 return Err(e);
             }
         };
@@ -592,7 +679,9 @@ impl Run<'_> {
                     _ => 126,
                 };
                 let why = format!("{}: {}", program.to_string_lossy(), sys::error_text(&e));
-                let last = self.finish(&born, Ended::Code(code));
+                let _ = born; // the program never ran: no birth
+                self.bury_unborn(code, &why);
+                let last = None;
                 return Ok((
                     Outcome {
                         exit_code: sup.map_code(code),
@@ -618,6 +707,7 @@ impl Run<'_> {
         let mut killed = false;
         let mut ints = 0;
         let mut check_deaths = death.is_some();
+        let mut warned = Vec::new();
         let ended = loop {
             let batch = self.read_signals(sfd, Some(pid));
             if let Some(ended) = batch.child {
@@ -653,7 +743,7 @@ impl Run<'_> {
             {
                 w.drain();
                 if stop_deadline.is_none()
-                    && let Some((unit, why)) = dead_dep(&sup.death_deps)
+                    && let Some((unit, why)) = dead_dep(&sup.death_deps, &mut warned)
                 {
                     log::info!("death dependency {unit}: {why}: stopping pid {pid}");
                     stopped_by = Some(format!("death dependency {unit}: {why}"));
@@ -741,7 +831,8 @@ impl Run<'_> {
         let write = |name: &str, bytes: &[u8]| {
             atomic::write_at(dir, name, bytes, false).map_err(|e| Error::io(&unit.file(name), e))
         };
-        write(format::TOMBSTONE, &born.to_bytes())?;
+        // Fresh names: the claim removed the previous tombstones.
+        self.write_tombstone(&born, true)?;
         if self.sup.ready_on_start {
             write(format::ERROR, &format::format_number(0))?;
             write(format::READY, b"")?;
@@ -827,11 +918,11 @@ impl Run<'_> {
             Ended::Signal(n) => (0, Some(n)),
         };
         let dead = born.clone().died(SystemTime::now(), code, signal);
-        if let Err(e) = replace_fresh(self.dir.as_fd(), format::TOMBSTONE, &dead.to_bytes()) {
-            log::warn!("{}: {e}", self.unit().file(format::TOMBSTONE).display());
+        if let Err(e) = self.write_tombstone(&dead, false) {
+            log::warn!("{e}");
         }
         let last = self.last_report();
-        self.clear(true);
+        self.clear();
         last
     }
 
@@ -845,10 +936,10 @@ impl Run<'_> {
         })
     }
 
-    /// Removes the state in the order `reset` uses, keeps the tombstone
-    /// when `keep_tombstone`, releases the lock.
-    fn clear(&mut self, keep_tombstone: bool) {
-        let mut names = vec![
+    /// Removes the state in the order `reset` uses (the tombstone stays),
+    /// releases the lock.
+    fn clear(&mut self) {
+        let names = [
             format::READY,
             format::ERROR,
             format::HEARTBEAT,
@@ -857,9 +948,6 @@ impl Run<'_> {
             format::STARTTIME,
             format::PIDNS,
         ];
-        if !keep_tombstone {
-            names.push(format::TOMBSTONE);
-        }
         for name in names {
             if let Err(e) = atomic::remove_at(self.dir.as_fd(), name) {
                 log::warn!("{}: {e}", self.unit().file(name).display());
@@ -869,17 +957,25 @@ impl Run<'_> {
     }
 }
 
-/// The first death dependency that has died, and how.
-fn dead_dep(deps: &[Unit]) -> Option<(String, String)> {
+/// The first death dependency that has died, and how. A tombstone that
+/// cannot be read is logged once (in `warned`), and does not count.
+fn dead_dep(deps: &[Unit], warned: &mut Vec<String>) -> Option<(String, String)> {
     for u in deps {
-        if let Ok(Some(t)) = Tombstone::read(u)
-            && t.died.is_some()
-        {
-            let how = match t.signal {
-                Some(n) => format!("killed by {}", sys::signal_name(n)),
-                None => format!("exited with code {}", t.exit_code.unwrap_or(0)),
-            };
-            return Some((u.name().to_owned(), how));
+        match tombstone::read_dep(u) {
+            Ok(Some(t)) if t.died.is_some() => {
+                let how = t.ending().unwrap_or_default();
+                return Some((u.name().to_owned(), format!("exited: {how}")));
+            }
+            Ok(_) => {}
+            Err(why) => {
+                if !warned.contains(&why) {
+                    log::warn!(
+                        "death dependency {}: ignoring its tombstone: {why}",
+                        u.name()
+                    );
+                    warned.push(why);
+                }
+            }
         }
         let r = crate::probe::Probe::new(crate::probe::Mode::Startup).check(u);
         if r.verdict == crate::probe::Verdict::OwnerGone {
@@ -887,18 +983,6 @@ fn dead_dep(deps: &[Unit]) -> Option<(String, String)> {
         }
     }
     None
-}
-
-/// Replaces `name` in `dir` (the tombstone) by removing it, then renaming
-/// the new content into the free name. A rename over an existing file
-/// makes ext4 start writing the new file out at once (`auto_da_alloc`, its
-/// guard against zero-length files after a crash), and the next `unlink`
-/// of that inode waits for the write: a millisecond each on a disk. Readers
-/// see the old content, then for an instant no file, then the new one: a
-/// tombstone's readers already treat "none yet" as "not dead yet".
-fn replace_fresh(dir: BorrowedFd<'_>, name: &str, bytes: &[u8]) -> io::Result<()> {
-    atomic::remove_at(dir, name)?;
-    atomic::write_at(dir, name, bytes, false)
 }
 
 /// Writes `text` (cut at 4096 bytes, on a character boundary) to `path`.

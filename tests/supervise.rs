@@ -329,7 +329,12 @@ fn child_attaches_and_reports() {
         .collect();
     left.sort();
     assert_eq!(left, ["lock", "tombstone"]);
-    assert_eq!(rd.liveness("w", &["probe"]).code, 3);
+    let p = rd.liveness("w", &["probe"]);
+    assert_eq!(p.code, 12, "exited: {p:?}");
+    assert!(
+        p.stderr.starts_with("liveness: unit w: exited: code 0 at "),
+        "{p:?}"
+    );
 
     // The library: Health::load attaches instead of being refused.
     let writer = example("state_writer").display().to_string();
@@ -544,7 +549,17 @@ fn birth_dependency_timeout() {
         r.stderr
     );
     assert!(!marker.exists());
-    assert_eq!(rd.liveness("b", &["probe"]).code, 3, "state cleared");
+    // The child never started: its death is written down, without Born,
+    // with the reason, so death dependents stop.
+    let t = tombstone(&rd, "b");
+    assert_eq!(field(&t, "Born: "), None, "{t}");
+    assert_eq!(field(&t, "ExitCode: "), Some("124"), "{t}");
+    assert!(
+        field(&t, "Reason: ").is_some_and(|r| r.contains("birth dependencies not ready")),
+        "{t}"
+    );
+    let p = rd.liveness("b", &["probe", "--startup"]);
+    assert_eq!(p.code, 12, "state cleared, tombstone kept: {p:?}");
 }
 
 /// Death dependencies between three instances: when the main job exits,
@@ -741,7 +756,9 @@ fn wait_for_ready_gone_and_tombstone() {
     assert_eq!(rd.liveness("x", &["wait", "--gone", "a"]).code, 0);
 }
 
-/// kubexit's variables name the unit, the graveyard and the grace.
+/// kubexit's variables name the unit, the graveyard (the unit directory
+/// goes in `<graveyard>/.liveness`, kubexit's tombstone file is
+/// `<graveyard>/<name>`), the grace and the death dependencies.
 #[test]
 fn kubexit_environment_aliases() {
     let rd = Rundir::new();
@@ -758,11 +775,17 @@ fn kubexit_environment_aliases() {
     r.signal(Signal::SIGTERM);
     r.expect("TERM");
     assert_eq!(r.code(), 137);
-    assert_eq!(field(&tombstone(&rd, "kx"), "Signal: "), Some("SIGKILL"));
+    let ours = std::fs::read_to_string(rd.path().join(".liveness/kx/tombstone")).unwrap();
+    assert_eq!(field(&ours, "Signal: "), Some("SIGKILL"));
+    let theirs = std::fs::read_to_string(rd.path().join("kx")).unwrap();
+    assert_eq!(theirs, ours, "kubexit's file mirrors ours");
 
     let mut cmd = Command::new(bin());
-    cmd.args(["run", "-u", "k2", "--", &c])
-        .env("LIVENESS_RUNDIR", rd.path())
+    cmd.args(["run", "--", &c])
+        .env_remove("LIVENESS_RUNDIR")
+        .env_remove("LIVENESS_UNIT_NAME")
+        .env("KUBEXIT_NAME", "k2")
+        .env("KUBEXIT_GRAVEYARD", rd.path())
         .env("KUBEXIT_DEATH_DEPS", "kx");
     let mut r = Running::spawn(cmd);
     assert_eq!(r.code(), 143);
