@@ -230,3 +230,70 @@ fn open_or_create(g: &Path) -> io::Result<OwnedFd> {
         .create(g)?;
     sys::open_dir(g)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at(s: u64, ns: u32) -> SystemTime {
+        UNIX_EPOCH + Duration::new(s, ns)
+    }
+
+    /// Go's RFC 3339 as kubexit writes it: nanoseconds, trimmed fractions,
+    /// none on a whole second, `Z` or an offset; all name one instant.
+    #[test]
+    fn go_times() {
+        let t = 1_796_013_834; // 2026-11-30T04:43:54Z
+        assert_eq!(
+            parse_time("2026-11-30T04:43:54.197452445Z"),
+            Some(at(t, 197_452_445))
+        );
+        assert_eq!(
+            parse_time("2026-11-30T04:43:54.2Z"),
+            Some(at(t, 200_000_000))
+        );
+        assert_eq!(parse_time("2026-11-30T04:43:54Z"), Some(at(t, 0)));
+        assert_eq!(parse_time("2026-11-30T05:43:54+01:00"), Some(at(t, 0)));
+        assert_eq!(
+            parse_time("2026-11-29T23:43:54.5-05:00"),
+            Some(at(t, 500_000_000))
+        );
+        for bad in [
+            "2026-11-30",
+            "2026-11-30T04:43:54",
+            "2026-11-30T04:43:54.Z",
+            "2026-11-30T04:43:54.1234567890Z",
+            "2026-02-30T04:43:54Z",
+            "2026-11-30T04:43:54+0100",
+            "yesterday",
+        ] {
+            assert_eq!(parse_time(bad), None, "{bad}");
+        }
+    }
+
+    /// Lenient: any case, quotes or none, unknown keys ignored, no Schema,
+    /// no Born, ExitCode -1; an empty file is "not written yet"; a line
+    /// that is not `Key: value` or a file with neither time is an error.
+    #[test]
+    fn lenient_parse() {
+        let t = parse(b"died: 2026-11-30T04:43:54Z\nexitcode: -1\nOther: x\n")
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            (t.born, t.died, t.exit_code),
+            (None, Some(at(1_796_013_834, 0)), Some(-1))
+        );
+        assert_eq!(parse(b"").unwrap(), None);
+        assert_eq!(parse(b"\n").unwrap(), None);
+        assert!(parse(b"ExitCode: 1\n").is_err());
+        assert!(parse(b"garbage\n").is_err());
+        assert!(parse(b"Died: \"2026-11-30T04:43:54Z\"\nExitCode: one\n").is_err());
+        // Our own strict format is read too.
+        let ours = Tombstone::born(at(1, 0)).died(at(2, 0), 3, None);
+        let back = parse(&ours.to_bytes()).unwrap().unwrap();
+        assert_eq!(
+            (back.born, back.died, back.exit_code),
+            (ours.born, ours.died, Some(3))
+        );
+    }
+}

@@ -353,6 +353,42 @@ fn child_attaches_and_reports() {
     assert!(second.stderr.contains("owned by pid"), "{}", second.stderr);
 }
 
+/// The `exited` verdict (exit 12) never passes: every probe mode says how
+/// the child ended, and `wait --gone` counts it as gone. Control: a
+/// tombstone with `Born` only and no pid file is "no state" (3).
+#[test]
+fn exited_never_passes_and_is_gone() {
+    let rd = Rundir::new();
+    let c = child();
+    assert_eq!(
+        run(&rd, "x", &["--ready-on-start"], &[&c, "exit", "3"]).code,
+        3
+    );
+    for mode in ["--live", "--ready", "--startup"] {
+        let p = rd.liveness("x", &["probe", mode]);
+        assert_eq!(p.code, 12, "{mode}: {p:?}");
+        let line = p.stderr.trim_end();
+        let rest = line
+            .strip_prefix("liveness: unit x: exited: code 3 at ")
+            .unwrap();
+        assert_eq!(rest.len(), "2026-11-30T05:00:00.123Z".len(), "{line}");
+    }
+    let w = rd.liveness("x", &["wait", "--gone", "x", "--timeout", "10s"]);
+    assert_eq!(w.code, 0, "{w:?}");
+    rd.write(
+        "y",
+        "tombstone",
+        b"Schema: 1\nBorn: \"2026-11-30T05:00:00.123Z\"\n",
+    );
+    assert_eq!(rd.liveness("y", &["probe"]).code, 3);
+    rd.write(
+        "z",
+        "tombstone",
+        b"Schema: 1\nDied: \"2026-11-30T05:00:00.123Z\"\n",
+    );
+    assert_eq!(rd.liveness("z", &["probe"]).code, 7, "corrupt tombstone");
+}
+
 /// Nothing the child started survives the supervisor: a background
 /// grandchild is killed, with and without --process-group.
 #[test]
