@@ -193,7 +193,7 @@ impl Tombstone {
     ///
     /// ```
     /// let t = liveness::Tombstone::parse(b"Schema: 1\nBorn: \"1970-01-01T00:00:00.000Z\"\n")?;
-    /// assert_eq!(t.born, std::time::UNIX_EPOCH);
+    /// assert_eq!(t.born, Some(std::time::UNIX_EPOCH));
     /// assert!(liveness::Tombstone::parse(b"Born: yesterday\n").is_err());
     /// # Ok::<(), liveness::Error>(())
     /// ```

@@ -23,7 +23,6 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex};
@@ -82,46 +81,42 @@ fn kx_write(path: &Path, bytes: &[u8]) {
 /// A running supervisor whose stdout and stderr are collected.
 struct Running {
     tree: Tree,
-    out: Arc<Mutex<String>>,
-    err: Arc<Mutex<String>>,
+    out: Lines,
+    err: Lines,
+}
+
+/// Collected lines, read as one text.
+struct Lines(Arc<Mutex<Vec<String>>>);
+
+impl Lines {
+    fn text(&self) -> String {
+        self.0.lock().unwrap().join("\n")
+    }
 }
 
 impl Running {
     fn spawn(mut c: Command) -> Running {
         c.stdout(Stdio::piped()).stderr(Stdio::piped());
         let mut tree = Tree::spawn(&mut c);
-        let collect = |r: Box<dyn std::io::Read + Send>| {
-            let buf = Arc::new(Mutex::new(String::new()));
-            let b = buf.clone();
-            std::thread::spawn(move || {
-                for line in BufReader::new(r).lines() {
-                    let Ok(line) = line else { break };
-                    let mut b = b.lock().unwrap();
-                    b.push_str(&line);
-                    b.push('\n');
-                }
-            });
-            buf
-        };
-        let out = collect(Box::new(tree.child.stdout.take().unwrap()));
-        let err = collect(Box::new(tree.child.stderr.take().unwrap()));
+        let out = Lines(common::collect_lines(tree.child.stdout.take().unwrap()));
+        let err = Lines(common::collect_lines(tree.child.stderr.take().unwrap()));
         Running { tree, out, err }
     }
 
     fn wait_out(&self, needle: &str) {
         assert!(
-            wait_until(PATIENCE, || self.out.lock().unwrap().contains(needle)),
+            wait_until(PATIENCE, || self.out.text().contains(needle)),
             "never printed {needle:?}: {:?} / {:?}",
-            self.out.lock().unwrap(),
-            self.err.lock().unwrap()
+            self.out.text(),
+            self.err.text()
         );
     }
 
     fn wait_err(&self, needle: &str) {
         assert!(
-            wait_until(PATIENCE, || self.err.lock().unwrap().contains(needle)),
+            wait_until(PATIENCE, || self.err.text().contains(needle)),
             "never logged {needle:?}: {:?}",
-            self.err.lock().unwrap()
+            self.err.text()
         );
     }
 
@@ -146,8 +141,8 @@ fn kubexit_death_before_the_watcher_starts() {
     kx_write(&g.join("app"), KX_DIED_0);
     let c = child();
     let mut r = Running::spawn(kx_run(g, "side", &[("KUBEXIT_DEATH_DEPS", "app")], &[&c]));
-    assert_eq!(r.code(), 143, "{:?}", r.err.lock().unwrap());
-    let err = r.err.lock().unwrap().clone();
+    assert_eq!(r.code(), 143, "{:?}", r.err.text());
+    let err = r.err.text();
     assert!(
         err.contains("death dependency app: exited: code 0 at 2026-11-30T04:43:55.200Z"),
         "{err}"
@@ -168,7 +163,7 @@ fn kubexit_death_rewritten_in_place() {
     kx_write(&g.join("app"), KX_DIED_SIGNAL_TZ);
     r.wait_out("TERM");
     assert_eq!(r.code(), 143);
-    let err = r.err.lock().unwrap().clone();
+    let err = r.err.text();
     assert!(
         err.contains("death dependency app: exited: code -1 at 2026-11-30T04:43:56.000Z"),
         "only the death stops it: {err}"
@@ -209,8 +204,8 @@ fn unparsable_dependency_tombstone_is_named() {
     r.wait_err(&format!("{}: bad time \"yesterday\"", file.display()));
     kx_write(&file, KX_DIED_0);
     assert_eq!(r.code(), 143);
-    let warnings = r.err.lock().unwrap().matches("bad time").count();
-    assert_eq!(warnings, 1, "logged once: {:?}", r.err.lock().unwrap());
+    let warnings = r.err.text().matches("bad time").count();
+    assert_eq!(warnings, 1, "logged once: {:?}", r.err.text());
 }
 
 /// The YAML kubexit's decoder would see: each `Key: value` line, parsed by

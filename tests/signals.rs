@@ -16,7 +16,6 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex};
 
@@ -170,15 +169,7 @@ fn state(pid: i32) -> Option<char> {
 impl Session {
     fn start(mut cmd: Command, place: Place, children: usize) -> Session {
         let mut tree = Tree::spawn(&mut cmd);
-        let lines = Arc::new(Mutex::new(Vec::new()));
-        let out = tree.child.stdout.take().unwrap();
-        let l = lines.clone();
-        std::thread::spawn(move || {
-            for line in BufReader::new(out).lines() {
-                let Ok(line) = line else { break };
-                l.lock().unwrap().push(line);
-            }
-        });
+        let lines = common::collect_lines(tree.child.stdout.take().unwrap());
         let leader = tree.pid();
         let mut s = Session {
             sup: leader,
