@@ -8,6 +8,12 @@
 //!                                WINCH excepted) unless named with --ignore;
 //!                                a line "exit N" on stdin exits with N
 //! signal_child exit N            print "ready", exit with N
+//! signal_child trap-all          print "inherited blocked=HEX ignored=HEX" (its
+//!                                SigBlk and SigIgn as exec'd), then "ready"; then
+//!                                "got N" for every signal N it gets (all are
+//!                                trapped), except SIGRTMAX, the end of a test
+//!                                row: it then prints "got N" for every signal
+//!                                still pending, and "sync"
 //! signal_child orphans N SECS    fork a process that forks N children and exits
 //!                                at once (they are orphaned, then exit); print
 //!                                "orphaned N", then count zombies in /proc until
@@ -32,6 +38,7 @@ fn main() {
             say("ready");
             std::process::exit(args.get(1).and_then(|n| n.parse().ok()).unwrap_or(0));
         }
+        Some("trap-all") => trap_all(),
         Some("orphans") => {
             let n: usize = args.get(1).and_then(|n| n.parse().ok()).unwrap_or(1000);
             let secs: u64 = args.get(2).and_then(|n| n.parse().ok()).unwrap_or(20);
@@ -89,6 +96,96 @@ fn signals(ignored: &[String]) {
             let _ = one.thread_unblock();
             std::thread::sleep(Duration::from_secs(5));
             std::process::exit(97);
+        }
+    }
+}
+
+/// Whether SIGPIPE was ignored when this process was exec'd: recorded
+/// before Rust's runtime ignores it, by a function in `.init_array`.
+static PIPE_IGNORED_AT_EXEC: std::sync::atomic::AtomicBool =
+    std::sync::atomic::AtomicBool::new(false);
+
+extern "C" fn record_sigpipe() {
+    // SAFETY: a null new action only queries into a zeroed local.
+    unsafe {
+        let mut old: nix::libc::sigaction = std::mem::zeroed();
+        if nix::libc::sigaction(nix::libc::SIGPIPE, std::ptr::null(), &mut old) == 0 {
+            PIPE_IGNORED_AT_EXEC.store(
+                old.sa_sigaction == nix::libc::SIG_IGN,
+                std::sync::atomic::Ordering::Relaxed,
+            );
+        }
+    }
+}
+
+#[used]
+// SAFETY: the C runtime calls it once before main; it only queries a
+// disposition and stores an atomic.
+#[unsafe(link_section = ".init_array.00098")]
+static RECORD_SIGPIPE: extern "C" fn() = record_sigpipe;
+
+/// `SigBlk` and `SigIgn` of this process as exec'd (SIGPIPE as it was
+/// before Rust's runtime ignored it).
+fn inherited() -> String {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    let field = |k: &str| {
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix(k))
+            .and_then(|v| u64::from_str_radix(v.trim(), 16).ok())
+            .unwrap_or(u64::MAX)
+    };
+    let pipe = 1u64 << (nix::libc::SIGPIPE - 1);
+    let mut ignored = field("SigIgn:") & !pipe;
+    if PIPE_IGNORED_AT_EXEC.load(std::sync::atomic::Ordering::Relaxed) {
+        ignored |= pipe;
+    }
+    format!(
+        "inherited blocked={:016x} ignored={ignored:016x}",
+        field("SigBlk:")
+    )
+}
+
+fn trap_all() {
+    use nix::libc;
+    say(&inherited());
+    // Everything that can be blocked is, and read with sigwaitinfo: no
+    // signal can kill or stop this process but SIGKILL and SIGSTOP.
+    // SAFETY: the set is a local initialised by sigfillset; the calls
+    // write only into it and into `info`.
+    unsafe {
+        let mut set: libc::sigset_t = std::mem::zeroed();
+        libc::sigfillset(&mut set);
+        if libc::pthread_sigmask(libc::SIG_SETMASK, &set, std::ptr::null_mut()) != 0 {
+            std::process::exit(99);
+        }
+        say("ready");
+        let end = libc::SIGRTMAX();
+        loop {
+            let mut info: libc::siginfo_t = std::mem::zeroed();
+            let n = libc::sigwaitinfo(&set, &mut info);
+            if n < 0 {
+                continue;
+            }
+            if n != end {
+                say(&format!("got {n}"));
+                continue;
+            }
+            // Whatever the supervisor forwarded before the end marker is
+            // pending now: it forwards in the order it reads, lowest
+            // number first, and SIGRTMAX is the highest.
+            let zero = libc::timespec {
+                tv_sec: 0,
+                tv_nsec: 0,
+            };
+            loop {
+                let m = libc::sigtimedwait(&set, &mut info, &zero);
+                if m < 0 {
+                    break;
+                }
+                say(&format!("got {m}"));
+            }
+            say("sync");
         }
     }
 }

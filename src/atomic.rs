@@ -55,6 +55,18 @@ pub(crate) fn write_at(
     result
 }
 
+/// Replaces `name` in `dir` by removing it, then renaming the new content
+/// into the free name: for files whose readers take "none yet" as "not
+/// yet" (the tombstone). A rename over an existing file makes ext4 start
+/// writing the new file out at once (`auto_da_alloc`, its guard against
+/// zero-length files after a crash), and the next `unlink` of that inode
+/// waits for the disk: a millisecond each. Readers see the old content,
+/// then for an instant no file, then the new content — never a partial one.
+pub(crate) fn replace_fresh(dir: BorrowedFd<'_>, name: &str, bytes: &[u8]) -> io::Result<()> {
+    remove_at(dir, name)?;
+    write_at(dir, name, bytes, false)
+}
+
 /// Removes `name` from `dir`; a file that is already gone is not an error.
 pub(crate) fn remove_at(dir: BorrowedFd<'_>, name: &str) -> io::Result<bool> {
     match sys::unlink_at(dir, name) {
@@ -66,9 +78,18 @@ pub(crate) fn remove_at(dir: BorrowedFd<'_>, name: &str) -> io::Result<bool> {
 
 /// Removes temporary files left by writers that are no longer running.
 /// Returns how many were removed.
+#[cfg(test)]
 pub(crate) fn remove_stale_temps(dir: BorrowedFd<'_>) -> io::Result<usize> {
+    remove_stale_temps_in(dir, &sys::list_dir(dir)?)
+}
+
+/// [`remove_stale_temps`] on a listing of `dir` the caller already made.
+pub(crate) fn remove_stale_temps_in(
+    dir: BorrowedFd<'_>,
+    names: &[std::ffi::OsString],
+) -> io::Result<usize> {
     let mut removed = 0;
-    for name in sys::list_dir(dir)? {
+    for name in names {
         let Some(name) = name.to_str() else { continue };
         let Some(pid) = crate::format::tmp_writer_pid(name) else {
             continue;

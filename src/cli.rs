@@ -512,8 +512,10 @@ Commands:
   wait       block until units are ready, gone, or have a tombstone
   serve      answer HTTP health checks (/health/live, /health/ready, ...)
 
-Every unit command takes -u/--unit UNIT (default: $LIVENESS_UNIT_NAME, else the
-host name) and -r/--rundir DIR (default: $LIVENESS_RUNDIR, else /run).
+Every unit command takes -u/--unit UNIT (default: $LIVENESS_UNIT_NAME, else
+$KUBEXIT_NAME, else the host name) and -r/--rundir DIR (default:
+$LIVENESS_RUNDIR, else $KUBEXIT_GRAVEYARD/.liveness when kubexit's variables
+are set, else /run).
 'liveness help <command>' or 'liveness <command> --help' for details.
 
 Exit codes:
@@ -523,6 +525,7 @@ Exit codes:
   3 no state               9 a check failed (load)
   4 owner gone             10 unit owned by another live process
   5 heartbeat stale        11 system error (read-only or full file system, ...)
+                           12 exited: the supervised child has ended (tombstone)
 'liveness run' exits with the child's status instead (see 'liveness help run').
 ";
 
@@ -546,7 +549,8 @@ when it fails (and with -v when it passes). Never forks; stops itself after
   --json       print the full report as JSON on stdout
 
 Exit: 0 ok, 1 unhealthy, 3 no state, 4 owner gone, 5 heartbeat stale,
-6 starting or not ready, 7 corrupt state, 8 timed out, 2 usage.
+6 starting or not ready, 7 corrupt state, 8 timed out, 12 exited (no owner,
+and the tombstone says how the supervised child ended), 2 usage.
 "
         }
         "load" => {
@@ -617,12 +621,16 @@ Usage: liveness run [options] [--] CMD [ARGS...]
 
 Claims the unit, starts CMD with LIVENESS_UNIT_NAME and LIVENESS_RUNDIR set
 (the child and its tools report into the unit; they do not own it), forwards
-TERM INT HUP QUIT USR1 USR2 WINCH, reaps every zombie, writes the tombstone
+every signal as tini does (all but CHLD, TTIN, TTOU and the fault signals,
+real-time ones included), reaps every zombie, writes the tombstone
 <rundir>/<unit>/tombstone, and exits with the child's status.
 
   -u, --unit UNIT          (or $LIVENESS_UNIT_NAME, $KUBEXIT_NAME, host name)
-  -r, --rundir DIR         (or $LIVENESS_RUNDIR, $KUBEXIT_GRAVEYARD, /run)
+  -r, --rundir DIR         (or $LIVENESS_RUNDIR, $KUBEXIT_GRAVEYARD/.liveness,
+                           /run); under kubexit's variables the tombstone is
+                           also written as kubexit's $KUBEXIT_GRAVEYARD/UNIT
   --ready-on-start         mark the unit ready (error 0) once CMD runs
+                           ($LIVENESS_READY_ON_START=1)
   --grace DURATION         TERM to SIGKILL (default 30s; $KUBEXIT_GRACE_PERIOD)
   --process-group          run CMD in its own process group; signal the group
   --birth-deps A,B         start CMD once these units are ready ($KUBEXIT_BIRTH_DEPS)

@@ -30,6 +30,8 @@ pub enum ExitCode {
     Busy,
     /// 11: the system refused (read-only or full file system, permissions).
     Io,
+    /// 12: the unit's supervised child has exited (its tombstone says how).
+    Exited,
     /// `liveness run`: the child's status, passed through (after
     /// `--exit-code-map`): its exit code, 128+N for signal N, 127 not found,
     /// 126 not executable.
@@ -58,6 +60,7 @@ impl ExitCode {
             ExitCode::CheckFailed => 9,
             ExitCode::Busy => 10,
             ExitCode::Io => 11,
+            ExitCode::Exited => 12,
             ExitCode::Child(c) => c,
             ExitCode::RunBusy => 123,
             ExitCode::BirthTimeout => 124,
@@ -84,6 +87,7 @@ impl From<Verdict> for ExitCode {
             Verdict::OwnerGone => ExitCode::OwnerGone,
             Verdict::Stale => ExitCode::Stale,
             Verdict::Corrupt => ExitCode::Corrupt,
+            Verdict::Exited => ExitCode::Exited,
             // Starting and NotReady, and any verdict added later.
             _ => ExitCode::NotReady,
         }
@@ -131,6 +135,7 @@ mod tests {
             (ExitCode::CheckFailed, 9),
             (ExitCode::Busy, 10),
             (ExitCode::Io, 11),
+            (ExitCode::Exited, 12),
         ];
         for (c, n) in all {
             assert_eq!(c.code(), n, "{c:?}");
@@ -168,6 +173,7 @@ mod tests {
             Verdict::Starting,
             Verdict::NotReady,
             Verdict::Corrupt,
+            Verdict::Exited,
         ] {
             assert_eq!(ExitCode::from(v).code(), v.exit_code(), "{v:?}");
         }

@@ -86,6 +86,8 @@ pub(crate) enum Corruption {
     FutureStamp,
     /// The reader may not open it.
     Unreadable(String),
+    /// Not the tombstone format (the reason).
+    NotTombstone(String),
 }
 
 impl fmt::Display for Corruption {
@@ -102,6 +104,7 @@ impl fmt::Display for Corruption {
             Corruption::NotHeartbeat => f.write_str("not '<deadline> <stamp>'"),
             Corruption::FutureStamp => f.write_str("beat stamp is in the future"),
             Corruption::Unreadable(why) => write!(f, "unreadable: {why}"),
+            Corruption::NotTombstone(why) => f.write_str(why),
         }
     }
 }

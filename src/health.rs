@@ -452,7 +452,7 @@ impl Health {
                 if !registrar {
                     register(key, &self.unit)?;
                 }
-                let started = start_incarnation(&self.unit, dir.as_fd(), target, self.sync)
+                let started = start_incarnation(&self.unit, dir.as_fd(), Some(target), self.sync)
                     .and_then(|()| {
                         if registrar {
                             // The owner cannot hold the lock: do not leave a
@@ -1143,34 +1143,52 @@ fn file_error(unit: &Unit, name: &str) -> impl FnOnce(io::Error) -> Error + use<
 }
 
 /// Clears what a previous owner left and records `owner`: the unit starts a
-/// new incarnation in the *starting* state.
+/// new incarnation in the *starting* state. Without `owner` (a supervisor
+/// that hands the unit to its child at once) the previous owner's
+/// identity is removed too, and the unit has no state until the child's is
+/// written.
+///
+/// The directory is listed once (for stale temporary files), and only the
+/// files it holds are removed: on a disk-backed file system every
+/// `unlink` of a missing name is a wasted directory lookup.
 pub(crate) fn start_incarnation(
     unit: &Unit,
     dir: BorrowedFd<'_>,
-    owner: Target,
+    owner: Option<Target>,
     sync: bool,
 ) -> Result<()> {
     let io = |name: &str| file_error(unit, name);
-    match atomic::remove_stale_temps(dir) {
+    let names = sys::list_dir(dir).map_err(|e| Error::io(&unit.dir(), e))?;
+    match atomic::remove_stale_temps_in(dir, &names) {
         Ok(n) if n > 0 => log::info!("unit {}: removed {n} stale temporary files", unit.name()),
         Ok(_) => {}
         Err(e) => return Err(Error::io(&unit.dir(), e)),
     }
-    for name in [
+    let present = |name: &str| names.iter().any(|n| n == name);
+    let mut stale = vec![
         format::READY,
         format::ERROR,
         format::HEARTBEAT,
         format::MESSAGE,
         format::TOMBSTONE,
-    ] {
-        if atomic::remove_at(dir, name).map_err(io(name))? {
+    ];
+    if owner.is_none() {
+        // The order `reset` uses: a reader never pairs a pid with another
+        // process's start time.
+        stale.extend([format::PID, format::STARTTIME, format::PIDNS]);
+    }
+    for name in stale {
+        if present(name) && atomic::remove_at(dir, name).map_err(io(name))? {
             log::info!(
                 "unit {}: removed stale {name} of a previous owner",
                 unit.name()
             );
         }
     }
-    write_identity(unit, dir, owner, sync)
+    match owner {
+        Some(owner) => write_identity(unit, dir, owner, sync),
+        None => Ok(()),
+    }
 }
 
 /// Records `owner` as the unit's owner: `pid`, `starttime`, `pidns`. Alone

@@ -154,6 +154,7 @@ mod health;
 #[cfg(feature = "http")]
 mod http;
 mod json;
+mod kubexit;
 mod notify;
 mod probe;
 mod proc;

@@ -221,23 +221,22 @@ fn run(args: impl IntoIterator<Item = std::ffi::OsString>) -> Result<ExitCode, F
     }
 }
 
-/// `liveness run`: flags, then kubexit's environment variables, then
-/// defaults.
+/// `liveness run`: flags, then `LIVENESS_*` and kubexit's environment
+/// variables, then defaults. The unit (and its kubexit graveyard) is
+/// resolved as for every command.
 fn supervise(r: cli::Run) -> Result<ExitCode, Failure> {
     let env = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
-    let unit_name = r
-        .target
-        .unit
-        .clone()
-        .or_else(|| env(liveness::UNIT_ENV))
-        .or_else(|| env("KUBEXIT_NAME"));
-    let rundir = r
-        .target
-        .rundir
-        .clone()
-        .or_else(|| env(liveness::RUNDIR_ENV).map(Into::into))
-        .or_else(|| env("KUBEXIT_GRAVEYARD").map(Into::into));
-    let unit = Unit::resolve(unit_name.as_deref(), rundir.as_deref())?;
+    let unit = self::unit(&r.target)?;
+    let ready_on_start = r.ready_on_start
+        || match env("LIVENESS_READY_ON_START").as_deref() {
+            None | Some("0" | "false") => false,
+            Some("1" | "true") => true,
+            Some(v) => {
+                return Err(Failure::Usage(format!(
+                    "run: $LIVENESS_READY_ON_START: {v:?} is not 1, true, 0 or false"
+                )));
+            }
+        };
     let env_duration = |name: &str| -> Result<Option<Duration>, Failure> {
         env(name)
             .map(|v| cli::duration(&format!("${name}"), &v))
@@ -249,7 +248,7 @@ fn supervise(r: cli::Run) -> Result<ExitCode, Failure> {
             flag.unwrap_or_else(|| env(name).map(|v| cli::unit_list(&v)).unwrap_or_default());
         Ok(names
             .iter()
-            .map(|n| Unit::new(n.clone(), unit.rundir()))
+            .map(|n| unit.sibling(n.clone()))
             .collect::<Result<Vec<_>, _>>()?)
     };
     let grace = match r.grace {
@@ -263,7 +262,7 @@ fn supervise(r: cli::Run) -> Result<ExitCode, Failure> {
     let birth = deps(r.birth_deps, "KUBEXIT_BIRTH_DEPS")?;
     let death = deps(r.death_deps, "KUBEXIT_DEATH_DEPS")?;
     let mut s = liveness::Supervisor::new(unit.clone(), r.argv)
-        .ready_on_start(r.ready_on_start)
+        .ready_on_start(ready_on_start)
         .process_group(r.process_group)
         .birth_deps(birth, birth_timeout)
         .death_deps(death);

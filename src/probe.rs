@@ -8,6 +8,7 @@ use std::time::Duration;
 use crate::format::{self, Corruption};
 use crate::read::{self, Bad, Liveness, LockKnown, OpenUnit};
 use crate::sys;
+use crate::tombstone;
 use crate::unit::Unit;
 
 /// Which question a probe answers, as Kubernetes asks them.
@@ -17,6 +18,9 @@ use crate::unit::Unit;
 /// | `Live`    | the owner runs, its heartbeat (if any) is fresh, and it reported error 0 |
 /// | `Ready`   | as `Live`, and the `ready` file is present |
 /// | `Startup` | the owner runs, its heartbeat (if any) is fresh, and it has reported *any* error code: it has finished starting; whether it is healthy is `Live`'s question |
+///
+/// No mode passes a unit whose supervised child has ended
+/// ([`Verdict::Exited`]).
 ///
 /// # Examples
 ///
@@ -82,6 +86,9 @@ pub enum Verdict {
     /// 7: a state file cannot be trusted (unparsable, symlink, not a regular
     /// file, unreadable).
     Corrupt,
+    /// 12: no owner, and the tombstone says the supervised child has ended
+    /// (`liveness run`): how and when.
+    Exited,
 }
 
 impl Verdict {
@@ -101,6 +108,7 @@ impl Verdict {
             Verdict::Stale => 5,
             Verdict::Starting | Verdict::NotReady => 6,
             Verdict::Corrupt => 7,
+            Verdict::Exited => 12,
         }
     }
 
@@ -133,6 +141,7 @@ impl Verdict {
             Verdict::Starting => "starting",
             Verdict::NotReady => "not ready",
             Verdict::Corrupt => "corrupt state",
+            Verdict::Exited => "exited",
         }
     }
 }
@@ -339,9 +348,17 @@ impl Probe {
     }
 
     fn judge(&self, dir: BorrowedFd<'_>, r: &mut Report) -> Result<(), Fail> {
-        let (owner, alive) = read::judged_owner(dir, LockKnown::Unknown)
-            .map_err(corrupt)?
-            .ok_or((Verdict::NoState, "not loaded (no pid file)".to_owned()))?;
+        let Some((owner, alive)) = read::judged_owner(dir, LockKnown::Unknown).map_err(corrupt)?
+        else {
+            // No owner: a supervised child that has ended says how.
+            let ending = tombstone::read_at(dir)
+                .map_err(corrupt)?
+                .and_then(|t| t.ending());
+            return Err(match ending {
+                Some(how) => (Verdict::Exited, how),
+                None => (Verdict::NoState, "not loaded (no pid file)".to_owned()),
+            });
+        };
         r.pid = Some(owner.pid);
         if let Liveness::Gone(why) = alive {
             return Err((Verdict::OwnerGone, why));
@@ -459,6 +476,7 @@ mod tests {
             (Verdict::Starting, 6),
             (Verdict::NotReady, 6),
             (Verdict::Corrupt, 7),
+            (Verdict::Exited, 12),
         ];
         for (v, code) in table {
             assert_eq!(v.exit_code(), code, "{v:?}");

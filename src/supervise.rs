@@ -21,17 +21,18 @@ use std::os::unix::process::CommandExt;
 use std::path::PathBuf;
 use std::time::{Duration, Instant, SystemTime};
 
-use nix::sys::signal::{SigSet, Signal};
+use nix::sys::signal::Signal;
 
 use crate::atomic;
 use crate::claim::{Claim, Target};
 use crate::error::{Error, ErrorKind, Result};
 use crate::format;
 use crate::health;
+use crate::kubexit;
 use crate::proc;
 use crate::read;
-use crate::sys::{self, Ended};
-use crate::tombstone::Tombstone;
+use crate::sys::{self, Ended, SupervisorSignals};
+use crate::tombstone::{self, Tombstone};
 use crate::unit::{RUNDIR_ENV, UNIT_ENV, Unit};
 use crate::watch::{self, Awaited, Watcher};
 
@@ -42,15 +43,13 @@ const DEFAULT_BIRTH_TIMEOUT: Duration = Duration::from_secs(30);
 /// The termination message Kubernetes reads is capped at 4096 bytes.
 const TERMINATION_LOG_MAX: usize = 4096;
 
-/// The signals the supervisor takes: forwarded ones, and SIGCHLD.
-const FORWARDED: [Signal; 7] = [
-    Signal::SIGTERM,
-    Signal::SIGINT,
-    Signal::SIGHUP,
-    Signal::SIGQUIT,
-    Signal::SIGUSR1,
-    Signal::SIGUSR2,
-    Signal::SIGWINCH,
+/// Signals that stop a supervisor still waiting for its birth
+/// dependencies (there is no child yet to forward them to).
+const STOPS_BEFORE_START: [i32; 4] = [
+    nix::libc::SIGTERM,
+    nix::libc::SIGINT,
+    nix::libc::SIGHUP,
+    nix::libc::SIGQUIT,
 ];
 
 /// Runs a command as the supervised owner of a unit (`liveness run`).
@@ -278,10 +277,17 @@ impl Supervisor {
     /// until it ends, writes the tombstone, clears the unit's state (the
     /// tombstone stays) and returns how it ended.
     ///
-    /// Blocks SIGTERM, SIGINT, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2, SIGWINCH
-    /// and SIGCHLD in the calling thread and leaves them blocked: call it
-    /// from the main thread before starting any other thread, so no other
-    /// thread receives them. Makes the process a child subreaper.
+    /// Signals, as tini handles them: every signal but the synchronous
+    /// fault signals (SEGV, BUS, FPE, ILL, TRAP, SYS, ABRT), SIGTTIN and
+    /// SIGTTOU is blocked in the calling thread and read from a `signalfd`;
+    /// each is forwarded to the child (its process group with
+    /// [`process_group`](Supervisor::process_group)), SIGCHLD excepted,
+    /// real-time signals included. SIGTTIN and SIGTTOU are ignored. The
+    /// child gets the mask and the SIGTTIN/SIGTTOU dispositions as they
+    /// were when `run` was called, and SIGPIPE's as it was when the process
+    /// started. All of this stays in place when `run` returns: call it from
+    /// the main thread before starting any other thread, so no other thread
+    /// receives the signals. Makes the process a child subreaper.
     ///
     /// # Errors
     ///
@@ -331,14 +337,9 @@ impl Supervisor {
                 "no command",
             ));
         };
-        let mut mask = SigSet::empty();
-        for s in FORWARDED {
-            mask.add(s);
-        }
-        mask.add(Signal::SIGCHLD);
         let sys_err = |what: &str, e: io::Error| Error::io(std::path::Path::new(what), e);
-        sys::block_signals(&mask).map_err(|e| sys_err("sigprocmask", e))?;
-        let sfd = sys::signalfd(&mask).map_err(|e| sys_err("signalfd", e))?;
+        let signals = SupervisorSignals::take().map_err(|e| sys_err("sigprocmask", e))?;
+        let sfd = sys::signalfd(&signals.set()).map_err(|e| sys_err("signalfd", e))?;
         if std::process::id() != 1
             && let Err(e) = sys::set_child_subreaper()
         {
@@ -360,34 +361,37 @@ impl Supervisor {
                 "already claimed for this process",
             ));
         };
+        let graveyard = match kubexit::open_graveyard(&self.unit) {
+            None => None,
+            Some(Ok(fd)) => Some(fd),
+            Some(Err(e)) => {
+                let g = self.unit.graveyard().unwrap_or(std::path::Path::new(""));
+                log::warn!("{}: {e}; no kubexit tombstone", g.display());
+                None
+            }
+        };
         let mut state = Run {
             sup: self,
             dir,
+            graveyard,
             lock: Some(lock),
             orphans: 0,
         };
-        health::start_incarnation(&self.unit, state.dir.as_fd(), me, false)?;
-
-        if !self.birth_deps.is_empty()
-            && let Some(sig) = state.await_birth(&sfd)?
-        {
-            state.clear(false);
-            let code = 128 + sig as u8;
-            return Ok((
-                Outcome {
-                    exit_code: self.map_code(code),
-                    child_code: code,
-                    signal: Some(sig),
-                    exec_error: None,
-                    stopped_by: Some(sys::signal_name(sig)),
-                    killed: false,
-                    orphans_reaped: state.orphans,
-                    duration: started.elapsed(),
-                },
-                None,
-            ));
+        // From here on the unit is ours: whatever keeps the child from
+        // starting is written down as its death, so that death dependents
+        // (a Job's sidecars) stop.
+        match state.start_and_supervise(program, &sfd, signals, me, started) {
+            Ok(done) => Ok(done),
+            Err(e) => {
+                let code = if e.kind() == ErrorKind::Timeout {
+                    124
+                } else {
+                    125
+                };
+                state.bury_unborn(code, &e.to_string());
+                Err(e)
+            }
         }
-        state.supervise(program, &sfd)
     }
 
     /// The termination message: one paragraph.
@@ -425,6 +429,8 @@ impl Supervisor {
 struct Run<'s> {
     sup: &'s Supervisor,
     dir: OwnedFd,
+    /// kubexit's graveyard, when the unit has one.
+    graveyard: Option<OwnedFd>,
     lock: Option<File>,
     orphans: u64,
 }
@@ -433,7 +439,8 @@ struct Run<'s> {
 #[derive(Default)]
 struct Batch {
     child: Option<Ended>,
-    signals: Vec<Signal>,
+    /// Signal numbers, in the order read (real-time ones included).
+    signals: Vec<i32>,
 }
 
 impl Run<'_> {
@@ -441,14 +448,103 @@ impl Run<'_> {
         &self.sup.unit
     }
 
+    /// Everything after the claim: clear the previous incarnation, wait
+    /// for the birth dependencies, run the child.
+    fn start_and_supervise(
+        &mut self,
+        program: &OsString,
+        sfd: &nix::sys::signalfd::SignalFd,
+        signals: SupervisorSignals,
+        me: Target,
+        started: Instant,
+    ) -> Result<(Outcome, Option<String>)> {
+        // With birth dependencies to wait for, the supervisor records
+        // itself, so the unit reads "starting" meanwhile. Without, the
+        // unit goes straight to the child (recorded at its gate): writing
+        // an identity only to replace it costs, on a disk-backed file
+        // system, a rename over an existing file, which makes ext4 flush
+        // the new file (auto_da_alloc) and the later unlink wait for it.
+        let sup = self.sup;
+        let owner = (!sup.birth_deps.is_empty()).then_some(me);
+        health::start_incarnation(self.unit(), self.dir.as_fd(), owner, false)?;
+        if let Some(g) = &self.graveyard {
+            // A previous incarnation's death must not stop a dependent of
+            // this one.
+            if let Err(e) = atomic::remove_at(g.as_fd(), sup.unit.name()) {
+                log::warn!("{}: {e}", self.graveyard_file().display());
+            }
+        }
+
+        if !sup.birth_deps.is_empty()
+            && let Some(sig) = self.await_birth(sfd)?
+        {
+            let code = 128 + sig as u8;
+            let name = sys::signal_name(sig);
+            self.bury_unborn(code, &format!("stopped by {name} before it started"));
+            return Ok((
+                Outcome {
+                    exit_code: sup.map_code(code),
+                    child_code: code,
+                    signal: Some(sig),
+                    exec_error: None,
+                    stopped_by: Some(name),
+                    killed: false,
+                    orphans_reaped: self.orphans,
+                    duration: started.elapsed(),
+                },
+                None,
+            ));
+        }
+        self.supervise(program, sfd, signals)
+    }
+
+    /// `<graveyard>/<unit>`, for messages.
+    fn graveyard_file(&self) -> PathBuf {
+        self.unit()
+            .graveyard()
+            .map(|g| g.join(self.unit().name()))
+            .unwrap_or_default()
+    }
+
+    /// Writes `t` as the unit's tombstone and, with a graveyard, as
+    /// kubexit's `<graveyard>/<unit>`; `fresh` when the names are free
+    /// (removed at the claim), else each old file is removed first (see
+    /// [`atomic::replace_fresh`]).
+    fn write_tombstone(&self, t: &Tombstone, fresh: bool) -> Result<()> {
+        let bytes = t.to_bytes();
+        let write = |dir: BorrowedFd<'_>, name: &str| {
+            if fresh {
+                atomic::write_at(dir, name, &bytes, false)
+            } else {
+                atomic::replace_fresh(dir, name, &bytes)
+            }
+        };
+        if let Some(g) = &self.graveyard
+            && let Err(e) = write(g.as_fd(), self.unit().name())
+        {
+            log::warn!("{}: {e}", self.graveyard_file().display());
+        }
+        write(self.dir.as_fd(), format::TOMBSTONE)
+            .map_err(|e| Error::io(&self.unit().file(format::TOMBSTONE), e))
+    }
+
+    /// The child never started: a tombstone with `Died`, status `code` and
+    /// the reason, then the state goes (the tombstone stays).
+    fn bury_unborn(&mut self, code: u8, reason: &str) {
+        let t = Tombstone::never_started(SystemTime::now(), code, reason);
+        if let Err(e) = self.write_tombstone(&t, false) {
+            log::warn!("{e}");
+        }
+        self.clear();
+    }
+
     /// Reads every pending signal; reaps on SIGCHLD.
     fn read_signals(&mut self, sfd: &nix::sys::signalfd::SignalFd, child: Option<u32>) -> Batch {
         let mut batch = Batch::default();
         while let Ok(Some(info)) = sfd.read_signal() {
-            match Signal::try_from(info.ssi_signo as i32) {
-                Ok(Signal::SIGCHLD) => {}
-                Ok(s) => batch.signals.push(s),
-                Err(_) => {}
+            let signo = info.ssi_signo as i32;
+            if signo != nix::libc::SIGCHLD {
+                batch.signals.push(signo);
             }
         }
         // Reap on every wake-up: SIGCHLDs coalesce.
@@ -479,7 +575,6 @@ impl Run<'_> {
             }
             let now = Instant::now();
             if now >= deadline {
-                self.clear(false);
                 let list = left
                     .iter()
                     .map(|(u, why)| format!("{u} ({why})"))
@@ -499,23 +594,26 @@ impl Run<'_> {
             let wait = (deadline - now).min(watch::FALLBACK);
             let _ = sys::poll_readable(&fds, watch::millis(wait));
             let batch = self.read_signals(sfd, None);
-            if let Some(s) = batch.signals.iter().find(|s| {
-                matches!(
-                    s,
-                    Signal::SIGTERM | Signal::SIGINT | Signal::SIGHUP | Signal::SIGQUIT
-                )
-            }) {
-                log::info!("{s} before the child started: not starting it");
-                return Ok(Some(*s as i32));
+            if let Some(s) = batch
+                .signals
+                .iter()
+                .find(|s| STOPS_BEFORE_START.contains(s))
+            {
+                log::info!(
+                    "{} before the child started: not starting it",
+                    sys::signal_name(*s)
+                );
+                return Ok(Some(*s));
             }
         }
     }
 
     /// Starts the child through the gate, supervises it, cleans up.
     fn supervise(
-        mut self,
+        &mut self,
         program: &OsString,
         sfd: &nix::sys::signalfd::SignalFd,
+        signals: SupervisorSignals,
     ) -> Result<(Outcome, Option<String>)> {
         let sup = self.sup;
         let (pid_r, pid_w) = sys::pipe().map_err(|e| Error::io(&self.unit().dir(), e))?;
@@ -529,24 +627,36 @@ impl Run<'_> {
         }
         let (pw, rr, rw) = (pid_w.as_raw_fd(), rel_r.as_raw_fd(), rel_w.as_raw_fd());
         // SAFETY: the hook only makes async-signal-safe system calls (see
-        // sys::gate_in_child); it captures plain integers.
+        // sys::gate_in_child); it captures plain integers and C structures.
         unsafe {
-            cmd.pre_exec(move || sys::gate_in_child(pw, rr, rw));
+            cmd.pre_exec(move || sys::gate_in_child(pw, rr, rw, &signals));
         }
-        let this = &self;
+        let this = &*self;
         let (spawned, gate) = std::thread::scope(|s| {
-            let gate = s.spawn(move || this.gate(this.dir.as_fd(), pid_r, rel_w));
+            // A small stack: the gate writes five small files, and a default
+            // 2 MiB stack costs mapping and unmapping on every run.
+            let gate = std::thread::Builder::new()
+                .name("gate".into())
+                .stack_size(128 * 1024)
+                .spawn_scoped(s, move || this.gate(this.dir.as_fd(), pid_r, rel_w));
             let spawned = cmd.spawn();
             // The child has its own copy (or never ran): ours must go for
             // the gate to see end-of-file if the child wrote nothing.
             drop(pid_w);
-            let gate = gate.join().unwrap_or_else(|_| {
-                Err(Error::new(
+            let gate = match gate {
+                Ok(g) => g.join().unwrap_or_else(|_| {
+                    Err(Error::new(
+                        ErrorKind::Io,
+                        "liveness run",
+                        "gate thread panicked",
+                    ))
+                }),
+                Err(e) => Err(Error::new(
                     ErrorKind::Io,
                     "liveness run",
-                    "gate thread panicked",
-                ))
-            });
+                    format!("cannot start the gate thread: {e}"),
+                )),
+            };
             (spawned, gate)
         });
         drop(rel_r);
@@ -557,7 +667,6 @@ impl Run<'_> {
                     let _ = child.kill();
                     let _ = child.wait();
                 }
-                self.clear(false);
                 return Err(e);
             }
         };
@@ -570,7 +679,9 @@ impl Run<'_> {
                     _ => 126,
                 };
                 let why = format!("{}: {}", program.to_string_lossy(), sys::error_text(&e));
-                let last = self.finish(&born, Ended::Code(code));
+                let _ = born; // the program never ran: no birth
+                self.bury_unborn(code, &why);
+                let last = None;
                 return Ok((
                     Outcome {
                         exit_code: sup.map_code(code),
@@ -596,6 +707,7 @@ impl Run<'_> {
         let mut killed = false;
         let mut ints = 0;
         let mut check_deaths = death.is_some();
+        let mut warned = Vec::new();
         let ended = loop {
             let batch = self.read_signals(sfd, Some(pid));
             if let Some(ended) = batch.child {
@@ -603,11 +715,11 @@ impl Run<'_> {
             }
             for sig in batch.signals {
                 match sig {
-                    Signal::SIGINT => {
+                    nix::libc::SIGINT => {
                         ints += 1;
                         if ints >= 2 && !killed {
                             log::info!("second SIGINT: killing pid {pid}");
-                            self.signal(pid, Signal::SIGKILL);
+                            self.signal(pid, nix::libc::SIGKILL);
                             killed = true;
                         } else if stop_deadline.is_none() {
                             stopped_by = Some("SIGINT".to_owned());
@@ -616,11 +728,13 @@ impl Run<'_> {
                             self.signal(pid, sig);
                         }
                     }
-                    Signal::SIGTERM if stop_deadline.is_none() => {
+                    nix::libc::SIGTERM if stop_deadline.is_none() => {
                         stopped_by = Some("SIGTERM".to_owned());
                         stop_deadline = Some(self.begin_stop(pid, sig));
                     }
                     // A second TERM is forwarded; the grace is not shortened.
+                    // Everything else (TSTP, CONT, real-time signals...) is
+                    // forwarded as it came.
                     _ => self.signal(pid, sig),
                 }
             }
@@ -629,11 +743,11 @@ impl Run<'_> {
             {
                 w.drain();
                 if stop_deadline.is_none()
-                    && let Some((unit, why)) = dead_dep(&sup.death_deps)
+                    && let Some((unit, why)) = dead_dep(&sup.death_deps, &mut warned)
                 {
                     log::info!("death dependency {unit}: {why}: stopping pid {pid}");
                     stopped_by = Some(format!("death dependency {unit}: {why}"));
-                    stop_deadline = Some(self.begin_stop(pid, Signal::SIGTERM));
+                    stop_deadline = Some(self.begin_stop(pid, nix::libc::SIGTERM));
                 }
             }
             let now = Instant::now();
@@ -642,7 +756,7 @@ impl Run<'_> {
                 && !killed
             {
                 log::info!("grace expired: killing pid {pid}");
-                self.signal(pid, Signal::SIGKILL);
+                self.signal(pid, nix::libc::SIGKILL);
                 killed = true;
             }
             let mut wait: Option<Duration> = None;
@@ -717,7 +831,8 @@ impl Run<'_> {
         let write = |name: &str, bytes: &[u8]| {
             atomic::write_at(dir, name, bytes, false).map_err(|e| Error::io(&unit.file(name), e))
         };
-        write(format::TOMBSTONE, &born.to_bytes())?;
+        // Fresh names: the claim removed the previous tombstones.
+        self.write_tombstone(&born, true)?;
         if self.sup.ready_on_start {
             write(format::ERROR, &format::format_number(0))?;
             write(format::READY, b"")?;
@@ -728,16 +843,16 @@ impl Run<'_> {
         Ok(born)
     }
 
-    /// Sends `sig` to the child (or its process group).
-    fn signal(&self, pid: u32, sig: Signal) {
-        match sys::kill(pid, sig, self.sup.process_group) {
-            Ok(()) => log::debug!("sent {sig} to {pid}"),
-            Err(e) => log::debug!("cannot send {sig} to {pid}: {e}"),
+    /// Sends signal number `sig` to the child (or its process group).
+    fn signal(&self, pid: u32, sig: i32) {
+        match sys::kill_raw(pid, sig, self.sup.process_group) {
+            Ok(()) => log::debug!("sent {} to {pid}", sys::signal_name(sig)),
+            Err(e) => log::debug!("cannot send {} to {pid}: {e}", sys::signal_name(sig)),
         }
     }
 
     /// Marks the unit not ready, forwards the stop signal, starts the grace.
-    fn begin_stop(&self, pid: u32, sig: Signal) -> Instant {
+    fn begin_stop(&self, pid: u32, sig: i32) -> Instant {
         if let Err(e) = atomic::remove_at(self.dir.as_fd(), format::READY) {
             log::warn!("{}: {e}", self.unit().file(format::READY).display());
         }
@@ -803,13 +918,11 @@ impl Run<'_> {
             Ended::Signal(n) => (0, Some(n)),
         };
         let dead = born.clone().died(SystemTime::now(), code, signal);
-        if let Err(e) =
-            atomic::write_at(self.dir.as_fd(), format::TOMBSTONE, &dead.to_bytes(), false)
-        {
-            log::warn!("{}: {e}", self.unit().file(format::TOMBSTONE).display());
+        if let Err(e) = self.write_tombstone(&dead, false) {
+            log::warn!("{e}");
         }
         let last = self.last_report();
-        self.clear(true);
+        self.clear();
         last
     }
 
@@ -823,10 +936,10 @@ impl Run<'_> {
         })
     }
 
-    /// Removes the state in the order `reset` uses, keeps the tombstone
-    /// when `keep_tombstone`, releases the lock.
-    fn clear(&mut self, keep_tombstone: bool) {
-        let mut names = vec![
+    /// Removes the state in the order `reset` uses (the tombstone stays),
+    /// releases the lock.
+    fn clear(&mut self) {
+        let names = [
             format::READY,
             format::ERROR,
             format::HEARTBEAT,
@@ -835,9 +948,6 @@ impl Run<'_> {
             format::STARTTIME,
             format::PIDNS,
         ];
-        if !keep_tombstone {
-            names.push(format::TOMBSTONE);
-        }
         for name in names {
             if let Err(e) = atomic::remove_at(self.dir.as_fd(), name) {
                 log::warn!("{}: {e}", self.unit().file(name).display());
@@ -847,17 +957,25 @@ impl Run<'_> {
     }
 }
 
-/// The first death dependency that has died, and how.
-fn dead_dep(deps: &[Unit]) -> Option<(String, String)> {
+/// The first death dependency that has died, and how. A tombstone that
+/// cannot be read is logged once (in `warned`), and does not count.
+fn dead_dep(deps: &[Unit], warned: &mut Vec<String>) -> Option<(String, String)> {
     for u in deps {
-        if let Ok(Some(t)) = Tombstone::read(u)
-            && t.died.is_some()
-        {
-            let how = match t.signal {
-                Some(n) => format!("killed by {}", sys::signal_name(n)),
-                None => format!("exited with code {}", t.exit_code.unwrap_or(0)),
-            };
-            return Some((u.name().to_owned(), how));
+        match tombstone::read_dep(u) {
+            Ok(Some(t)) if t.died.is_some() => {
+                let how = t.ending().unwrap_or_default();
+                return Some((u.name().to_owned(), format!("exited: {how}")));
+            }
+            Ok(_) => {}
+            Err(why) => {
+                if !warned.contains(&why) {
+                    log::warn!(
+                        "death dependency {}: ignoring its tombstone: {why}",
+                        u.name()
+                    );
+                    warned.push(why);
+                }
+            }
         }
         let r = crate::probe::Probe::new(crate::probe::Mode::Startup).check(u);
         if r.verdict == crate::probe::Verdict::OwnerGone {

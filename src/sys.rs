@@ -162,6 +162,10 @@ pub(crate) fn is_regular(st: &FileStat) -> bool {
     SFlag::from_bits_truncate(st.st_mode) & SFlag::S_IFMT == SFlag::S_IFREG
 }
 
+pub(crate) fn is_dir(st: &FileStat) -> bool {
+    SFlag::from_bits_truncate(st.st_mode) & SFlag::S_IFMT == SFlag::S_IFDIR
+}
+
 pub(crate) fn is_symlink(st: &FileStat) -> bool {
     SFlag::from_bits_truncate(st.st_mode) & SFlag::S_IFMT == SFlag::S_IFLNK
 }
@@ -261,11 +265,141 @@ fn pid_t(pid: u32) -> io::Result<Pid> {
         .ok_or_else(|| io::Error::from(io::ErrorKind::InvalidInput))
 }
 
-/// Blocks `set` in the calling thread (threads spawned later inherit the
-/// mask); the signals then wait in the kernel for a `signalfd` to read them.
-pub(crate) fn block_signals(set: &SigSet) -> io::Result<()> {
-    set.thread_block().map_err(io_err)
+/// The signals a supervisor must leave alone, as tini does: the
+/// synchronous fault signals (a fault of the supervisor itself must kill it
+/// now, not wait in a queue) and SIGTTIN/SIGTTOU (ignored instead, see
+/// [`SupervisorSignals::take`]).
+const NOT_FORWARDED: [i32; 9] = [
+    nix::libc::SIGFPE,
+    nix::libc::SIGILL,
+    nix::libc::SIGSEGV,
+    nix::libc::SIGBUS,
+    nix::libc::SIGABRT,
+    nix::libc::SIGTRAP,
+    nix::libc::SIGSYS,
+    nix::libc::SIGTTIN,
+    nix::libc::SIGTTOU,
+];
+
+/// What a supervisor changed in its signal handling, and what its child
+/// must get back: the blocked mask and the dispositions of SIGTTIN,
+/// SIGTTOU and SIGPIPE as they were. Plain C structures, so the child can
+/// restore them between `fork` and `exec` without allocating.
+#[derive(Clone, Copy)]
+pub(crate) struct SupervisorSignals {
+    /// The set blocked and read from the `signalfd`.
+    pub taken: nix::libc::sigset_t,
+    /// The calling thread's mask before.
+    old_mask: nix::libc::sigset_t,
+    old_ttin: nix::libc::sigaction,
+    old_ttou: nix::libc::sigaction,
+    /// SIGPIPE for the child: as when the process started (Rust's runtime
+    /// ignores it before `main`), else the default.
+    child_pipe: nix::libc::sighandler_t,
 }
+
+impl std::fmt::Debug for SupervisorSignals {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("SupervisorSignals")
+    }
+}
+
+impl SupervisorSignals {
+    /// Blocks every signal but the fault signals, SIGTTIN and SIGTTOU in
+    /// the calling thread (threads spawned later inherit the mask; the
+    /// signals then wait in the kernel for a `signalfd`), and ignores
+    /// SIGTTIN and SIGTTOU, as tini does: the supervisor may lose the
+    /// terminal to its child and must not be stopped for writing to it.
+    pub(crate) fn take() -> io::Result<SupervisorSignals> {
+        use nix::libc;
+        use std::mem::MaybeUninit;
+        // SAFETY: each call writes only into the local, properly sized
+        // structures passed by pointer, which are initialised by
+        // sigfillset/sigemptyset or by the kernel before being read;
+        // SIG_IGN installs no handler code.
+        unsafe {
+            let mut taken = MaybeUninit::<libc::sigset_t>::zeroed().assume_init();
+            libc::sigfillset(&mut taken);
+            for s in NOT_FORWARDED {
+                libc::sigdelset(&mut taken, s);
+            }
+            let mut old_mask = MaybeUninit::<libc::sigset_t>::zeroed().assume_init();
+            let r = libc::pthread_sigmask(libc::SIG_SETMASK, &taken, &mut old_mask);
+            if r != 0 {
+                return Err(io::Error::from_raw_os_error(r));
+            }
+            let mut ign = MaybeUninit::<libc::sigaction>::zeroed().assume_init();
+            ign.sa_sigaction = libc::SIG_IGN;
+            libc::sigemptyset(&mut ign.sa_mask);
+            let mut old_ttin = MaybeUninit::<libc::sigaction>::zeroed().assume_init();
+            let mut old_ttou = MaybeUninit::<libc::sigaction>::zeroed().assume_init();
+            if libc::sigaction(libc::SIGTTIN, &ign, &mut old_ttin) != 0
+                || libc::sigaction(libc::SIGTTOU, &ign, &mut old_ttou) != 0
+            {
+                return Err(io::Error::last_os_error());
+            }
+            let child_pipe = match SIGPIPE_AT_START.load(Ordering::Relaxed) {
+                PIPE_IGNORED => libc::SIG_IGN,
+                _ => libc::SIG_DFL,
+            };
+            Ok(SupervisorSignals {
+                taken,
+                old_mask,
+                old_ttin,
+                old_ttou,
+                child_pipe,
+            })
+        }
+    }
+
+    /// The blocked set as a [`SigSet`], for the `signalfd`.
+    pub(crate) fn set(&self) -> SigSet {
+        // SAFETY: `taken` was initialised by sigfillset.
+        unsafe { SigSet::from_sigset_t_unchecked(self.taken) }
+    }
+}
+
+use std::sync::atomic::{AtomicU8, Ordering};
+
+const PIPE_UNKNOWN: u8 = 0;
+const PIPE_DEFAULT: u8 = 1;
+const PIPE_IGNORED: u8 = 2;
+
+/// SIGPIPE's disposition when the process started. Rust's runtime sets it
+/// to `SIG_IGN` before `main`, and `std::process::Command` resets it to
+/// `SIG_DFL` in every child: neither is what the process inherited, which
+/// a supervised child should get (tini passes it through).
+static SIGPIPE_AT_START: AtomicU8 = AtomicU8::new(PIPE_UNKNOWN);
+
+/// Runs before Rust's runtime (an ELF constructor, as std itself uses to
+/// read `argv`): records SIGPIPE's disposition.
+extern "C" fn record_sigpipe() {
+    use nix::libc;
+    // SAFETY: a null new action only queries; the kernel writes the old
+    // one into a zeroed local structure.
+    let old = unsafe {
+        let mut old = std::mem::MaybeUninit::<libc::sigaction>::zeroed().assume_init();
+        if libc::sigaction(libc::SIGPIPE, std::ptr::null(), &mut old) != 0 {
+            return;
+        }
+        old
+    };
+    let v = if old.sa_sigaction == libc::SIG_IGN {
+        PIPE_IGNORED
+    } else {
+        PIPE_DEFAULT
+    };
+    SIGPIPE_AT_START.store(v, Ordering::Relaxed);
+}
+
+#[used]
+// SAFETY: `.init_array` (priority 98: before std's own at 99) holds
+// pointers to functions the C runtime calls once, before `main`, with
+// (argc, argv, envp), which a function taking no arguments ignores under
+// the C calling convention; `record_sigpipe` only
+// queries one signal disposition and stores an atomic.
+#[unsafe(link_section = ".init_array.00098")]
+static RECORD_SIGPIPE: extern "C" fn() = record_sigpipe;
 
 /// A non-blocking, close-on-exec `signalfd` for `set` (which must be
 /// blocked).
@@ -288,6 +422,18 @@ pub(crate) fn kill(pid: u32, sig: Signal, group: bool) -> io::Result<()> {
     } else {
         nix::sys::signal::kill(p, sig).map_err(io_err)
     }
+}
+
+/// Sends signal number `signo` (any, real-time ones included) to `pid`, or
+/// to the process group `pid` leads when `group`.
+pub(crate) fn kill_raw(pid: u32, signo: i32, group: bool) -> io::Result<()> {
+    let p = pid_t(pid)?.as_raw();
+    let target = if group { -p } else { p };
+    // SAFETY: kill(2) takes two integers and touches no memory of ours.
+    if unsafe { nix::libc::kill(target, signo) } != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
 }
 
 /// `kill(-1, SIGKILL)`: every process we may signal but ourselves. Only
@@ -412,22 +558,30 @@ pub(crate) fn signal_name(n: i32) -> String {
 
 /// Runs in a child of `liveness run` between `fork` and `exec` (a
 /// `pre_exec` hook), so it makes async-signal-safe system calls only: it
-/// closes its copy of the release pipe's write end, unblocks every signal,
-/// asks for SIGKILL if the supervisor dies, writes its pid to `pid_w`, then
-/// blocks until the supervisor has recorded it and writes one byte to the
-/// release pipe. A closed release pipe (the supervisor failed) aborts the
-/// exec with `ECANCELED`.
-pub(crate) fn gate_in_child(pid_w: i32, rel_r: i32, rel_w: i32) -> io::Result<()> {
+/// closes its copy of the release pipe's write end, gives back the signal
+/// mask and the SIGTTIN, SIGTTOU and SIGPIPE dispositions the supervisor
+/// had before it took its signals (`std` cleared the mask and reset SIGPIPE
+/// before this hook runs), asks for SIGKILL if the supervisor dies, writes
+/// its pid to `pid_w`, then blocks until the supervisor has recorded it and
+/// writes one byte to the release pipe. A closed release pipe (the
+/// supervisor failed) aborts the exec with `ECANCELED`.
+pub(crate) fn gate_in_child(
+    pid_w: i32,
+    rel_r: i32,
+    rel_w: i32,
+    signals: &SupervisorSignals,
+) -> io::Result<()> {
     use nix::libc;
     let cancel = || io::Error::from_raw_os_error(libc::ECANCELED);
     // SAFETY: each call is an async-signal-safe system call on descriptors
-    // this process owns (inherited through fork) and on stack buffers that
+    // this process owns (inherited through fork) and on structures that
     // outlive the call; nothing allocates or takes a lock.
     unsafe {
         libc::close(rel_w);
-        let mut set: libc::sigset_t = std::mem::zeroed();
-        libc::sigemptyset(&mut set);
-        libc::sigprocmask(libc::SIG_SETMASK, &set, std::ptr::null_mut());
+        libc::pthread_sigmask(libc::SIG_SETMASK, &signals.old_mask, std::ptr::null_mut());
+        libc::sigaction(libc::SIGTTIN, &signals.old_ttin, std::ptr::null_mut());
+        libc::sigaction(libc::SIGTTOU, &signals.old_ttou, std::ptr::null_mut());
+        libc::signal(libc::SIGPIPE, signals.child_pipe);
         libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL, 0, 0, 0);
         let pid = libc::getpid().to_ne_bytes();
         if libc::write(pid_w, pid.as_ptr().cast(), pid.len()) != pid.len() as isize {

@@ -14,8 +14,19 @@
 //! SignalNumber: 9
 //! ```
 //!
+//! A child that never started (its birth dependencies were not ready, the
+//! command was not found or not executable, the supervisor failed) gets a
+//! tombstone without `Born`, with the reason:
+//!
+//! ```text
+//! Schema: 1
+//! Died: "2026-11-23T12:00:05.456Z"
+//! ExitCode: 127
+//! Reason: "nosuchcmd: No such file or directory"
+//! ```
+//!
 //! The parser is strict: exactly these lines, in this order, or the file is
-//! corrupt.
+//! corrupt. kubexit's own files are read leniently by `crate::kubexit`.
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -27,7 +38,9 @@ use crate::unit::Unit;
 /// The schema version this crate writes and reads.
 const SCHEMA: u32 = 1;
 /// A tombstone is a few short lines.
-const LIMIT: usize = 512;
+pub(crate) const LIMIT: usize = 2048;
+/// The longest `Reason`, in bytes before escaping.
+pub(crate) const MAX_REASON: usize = 512;
 
 /// A supervised child's birth and, once it has ended, its death.
 ///
@@ -42,7 +55,7 @@ const LIMIT: usize = 512;
 ///       Died: \"2026-11-23T12:00:05.456Z\"\nExitCode: 137\n\
 ///       Signal: SIGKILL\nSignalNumber: 9\n",
 /// )?;
-/// assert_eq!(t.born, UNIX_EPOCH + Duration::from_millis(1_795_435_200_123));
+/// assert_eq!(t.born, Some(UNIX_EPOCH + Duration::from_millis(1_795_435_200_123)));
 /// assert_eq!(t.exit_code, Some(137));
 /// assert_eq!(t.signal, Some(9));
 /// assert_eq!(Tombstone::parse(&t.to_bytes())?, t);
@@ -51,15 +64,19 @@ const LIMIT: usize = 512;
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct Tombstone {
-    /// When the child was started (millisecond precision).
-    pub born: SystemTime,
+    /// When the child was started (millisecond precision); `None` when it
+    /// never started.
+    pub born: Option<SystemTime>,
     /// When it ended; `None` while it runs.
     pub died: Option<SystemTime>,
-    /// Its exit status: the exit code, or 128 + N when signal N killed it.
-    /// `None` while it runs.
-    pub exit_code: Option<u8>,
+    /// Its exit status: the exit code, or 128 + N when signal N killed it;
+    /// `None` while it runs. kubexit writes -1 for a signal death and for a
+    /// child that never started; this crate writes 0 to 255 only.
+    pub exit_code: Option<i32>,
     /// The number of the signal that killed it, if one did.
     pub signal: Option<i32>,
+    /// Why the child never started (one line), if it did not.
+    pub reason: Option<String>,
 }
 
 impl Tombstone {
@@ -73,10 +90,43 @@ impl Tombstone {
     /// ```
     pub fn born(born: SystemTime) -> Tombstone {
         Tombstone {
-            born: truncate_ms(born),
+            born: Some(truncate_ms(born)),
             died: None,
             exit_code: None,
             signal: None,
+            reason: None,
+        }
+    }
+
+    /// The tombstone of a child that never started: it "died" at `died`
+    /// with status `code` (124 birth timeout, 126 not executable, 127 not
+    /// found, ...) for `reason` (one line; control characters become
+    /// spaces, cut at 512 bytes).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let t = liveness::Tombstone::never_started(std::time::UNIX_EPOCH, 127, "x: not found");
+    /// assert_eq!(t.born, None);
+    /// assert_eq!(t.exit_code, Some(127));
+    /// assert_eq!(t.reason.as_deref(), Some("x: not found"));
+    /// ```
+    pub fn never_started(died: SystemTime, code: u8, reason: &str) -> Tombstone {
+        let mut line: String = reason
+            .chars()
+            .map(|c| if c.is_control() { ' ' } else { c })
+            .collect();
+        let mut end = line.len().min(MAX_REASON);
+        while !line.is_char_boundary(end) {
+            end -= 1;
+        }
+        line.truncate(end);
+        Tombstone {
+            born: None,
+            died: Some(truncate_ms(died)),
+            exit_code: Some(i32::from(code)),
+            signal: None,
+            reason: Some(line),
         }
     }
 
@@ -93,8 +143,8 @@ impl Tombstone {
     pub fn died(mut self, died: SystemTime, code: u8, signal: Option<i32>) -> Tombstone {
         self.died = Some(truncate_ms(died));
         self.exit_code = Some(match signal {
-            Some(n) => u8::try_from(128 + n).unwrap_or(u8::MAX),
-            None => code,
+            Some(n) => (128 + n).min(255),
+            None => i32::from(code),
         });
         self.signal = signal;
         self
@@ -129,14 +179,8 @@ impl Tombstone {
             OpenUnit::Dir(fd) => fd,
         };
         use std::os::fd::AsFd;
-        let bytes = read::read_file(dir.as_fd(), format::TOMBSTONE, LIMIT)
-            .map_err(|bad| Error::new(ErrorKind::Corrupt, path.clone(), bad.why.to_string()))?;
-        match bytes {
-            None => Ok(None),
-            Some(b) => Tombstone::parse(&b)
-                .map(Some)
-                .map_err(|e| Error::new(ErrorKind::Corrupt, path, e.to_string())),
-        }
+        read_at(dir.as_fd())
+            .map_err(|bad| Error::new(ErrorKind::Corrupt, path, bad.why.to_string()))
     }
 
     /// Parses a tombstone's bytes (the exact format above).
@@ -149,57 +193,12 @@ impl Tombstone {
     ///
     /// ```
     /// let t = liveness::Tombstone::parse(b"Schema: 1\nBorn: \"1970-01-01T00:00:00.000Z\"\n")?;
-    /// assert_eq!(t.born, std::time::UNIX_EPOCH);
+    /// assert_eq!(t.born, Some(std::time::UNIX_EPOCH));
     /// assert!(liveness::Tombstone::parse(b"Born: yesterday\n").is_err());
     /// # Ok::<(), liveness::Error>(())
     /// ```
     pub fn parse(bytes: &[u8]) -> Result<Tombstone> {
-        let bad = |why: &str| Error::new(ErrorKind::Corrupt, "tombstone", why.to_owned());
-        let text = std::str::from_utf8(bytes).map_err(|_| bad("not UTF-8"))?;
-        let body = text
-            .strip_suffix('\n')
-            .ok_or_else(|| bad("no final newline"))?;
-        let lines: Vec<&str> = body.split('\n').collect();
-        let mut at = 0;
-        let mut field = |key: &str| -> Option<&str> {
-            let value = lines.get(at)?.strip_prefix(key)?;
-            at += 1;
-            Some(value)
-        };
-        let schema = field("Schema: ").ok_or_else(|| bad("no Schema line"))?;
-        if schema != SCHEMA.to_string() {
-            return Err(bad(&format!("unknown schema {schema:?}")));
-        }
-        let born = field("Born: ")
-            .and_then(parse_quoted_time)
-            .ok_or_else(|| bad("bad Born line"))?;
-        let mut t = Tombstone::born(born);
-        let Some(died) = field("Died: ") else {
-            return if lines.len() == 2 {
-                Ok(t)
-            } else {
-                Err(bad("unexpected line"))
-            };
-        };
-        t.died = Some(parse_quoted_time(died).ok_or_else(|| bad("bad Died line"))?);
-        let code = field("ExitCode: ")
-            .and_then(|c| format::decimal(c.as_bytes(), 255).ok())
-            .ok_or_else(|| bad("bad ExitCode line"))?;
-        t.exit_code = Some(code as u8);
-        if let Some(name) = field("Signal: ") {
-            let n = field("SignalNumber: ")
-                .and_then(|c| format::decimal(c.as_bytes(), 127).ok())
-                .ok_or_else(|| bad("bad SignalNumber line"))? as i32;
-            if crate::sys::signal_name(n) != name || code != 128 + n as u64 {
-                return Err(bad("Signal, SignalNumber and ExitCode disagree"));
-            }
-            t.signal = Some(n);
-        }
-        let expected = if t.signal.is_some() { 6 } else { 4 };
-        if lines.len() != expected {
-            return Err(bad("unexpected line"));
-        }
-        Ok(t)
+        parse_strict(bytes).map_err(|why| Error::new(ErrorKind::Corrupt, "tombstone", why))
     }
 
     /// The exact bytes of the file.
@@ -211,19 +210,176 @@ impl Tombstone {
     /// assert_eq!(t.to_bytes(), b"Schema: 1\nBorn: \"1970-01-01T00:00:00.000Z\"\n");
     /// ```
     pub fn to_bytes(&self) -> Vec<u8> {
-        let mut s = format!("Schema: {SCHEMA}\nBorn: \"{}\"\n", rfc3339(self.born));
+        let mut s = format!("Schema: {SCHEMA}\n");
+        if let Some(born) = self.born {
+            s.push_str(&format!("Born: \"{}\"\n", rfc3339(born)));
+        }
         if let Some(died) = self.died {
             s.push_str(&format!("Died: \"{}\"\n", rfc3339(died)));
-            s.push_str(&format!("ExitCode: {}\n", self.exit_code.unwrap_or(0)));
+            s.push_str(&format!(
+                "ExitCode: {}\n",
+                self.exit_code.unwrap_or(0).clamp(0, 255)
+            ));
             if let Some(n) = self.signal {
                 s.push_str(&format!(
                     "Signal: {}\nSignalNumber: {n}\n",
                     crate::sys::signal_name(n)
                 ));
             }
+            if let Some(r) = &self.reason {
+                s.push_str(&format!("Reason: {}\n", quote(r)));
+            }
         }
         s.into_bytes()
     }
+
+    /// How it ended, as the `exited` verdict says it: `code 3 at
+    /// 2026-11-30T05:00:00.123Z` or `killed by SIGTERM at ...`; `None`
+    /// while it runs.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::UNIX_EPOCH;
+    /// let t = liveness::Tombstone::born(UNIX_EPOCH).died(UNIX_EPOCH, 0, Some(15));
+    /// assert_eq!(t.ending().as_deref(), Some("killed by SIGTERM at 1970-01-01T00:00:00.000Z"));
+    /// ```
+    pub fn ending(&self) -> Option<String> {
+        let died = rfc3339(self.died?);
+        Some(match (self.signal, self.exit_code) {
+            (Some(n), _) => format!("killed by {} at {died}", crate::sys::signal_name(n)),
+            (None, Some(c)) => format!("code {c} at {died}"),
+            (None, None) => format!("at {died}"),
+        })
+    }
+}
+
+/// The tombstone a dependent judges `unit` by: its own, else (a kubexit
+/// container) kubexit's `<graveyard>/<name>`, read leniently.
+///
+/// # Errors
+///
+/// One line naming the file that cannot be read or trusted.
+pub(crate) fn read_dep(unit: &Unit) -> std::result::Result<Option<Tombstone>, String> {
+    match Tombstone::read(unit) {
+        Ok(Some(t)) => Ok(Some(t)),
+        Ok(None) => match crate::kubexit::read(unit)? {
+            crate::kubexit::Found::Nothing => Ok(None),
+            crate::kubexit::Found::Tombstone(t) => Ok(Some(t)),
+        },
+        Err(e) => Err(e.to_string()),
+    }
+}
+
+/// The strict parser behind [`Tombstone::parse`]: the reason on failure.
+fn parse_strict(bytes: &[u8]) -> std::result::Result<Tombstone, String> {
+    let bad = |why: &str| why.to_owned();
+    let text = std::str::from_utf8(bytes).map_err(|_| bad("not UTF-8"))?;
+    let body = text
+        .strip_suffix('\n')
+        .ok_or_else(|| bad("no final newline"))?;
+    let lines: Vec<&str> = body.split('\n').collect();
+    let mut at = 0;
+    let mut field = |key: &str| -> Option<&str> {
+        let value = lines.get(at)?.strip_prefix(key)?;
+        at += 1;
+        Some(value)
+    };
+    let schema = field("Schema: ").ok_or_else(|| bad("no Schema line"))?;
+    if schema != SCHEMA.to_string() {
+        return Err(bad(&format!("unknown schema {schema:?}")));
+    }
+    let born = field("Born: ")
+        .map(|b| parse_quoted_time(b).ok_or_else(|| bad("bad Born line")))
+        .transpose()?;
+    let mut t = Tombstone {
+        born,
+        died: None,
+        exit_code: None,
+        signal: None,
+        reason: None,
+    };
+    let Some(died) = field("Died: ") else {
+        return if t.born.is_some() && lines.len() == 2 {
+            Ok(t)
+        } else {
+            Err(bad("unexpected line"))
+        };
+    };
+    t.died = Some(parse_quoted_time(died).ok_or_else(|| bad("bad Died line"))?);
+    let code = field("ExitCode: ")
+        .and_then(|c| format::decimal(c.as_bytes(), 255).ok())
+        .ok_or_else(|| bad("bad ExitCode line"))?;
+    t.exit_code = Some(code as i32);
+    if let Some(name) = field("Signal: ") {
+        let n = field("SignalNumber: ")
+            .and_then(|c| format::decimal(c.as_bytes(), 127).ok())
+            .ok_or_else(|| bad("bad SignalNumber line"))? as i32;
+        if crate::sys::signal_name(n) != name || code != 128 + n as u64 {
+            return Err(bad("Signal, SignalNumber and ExitCode disagree"));
+        }
+        t.signal = Some(n);
+    }
+    if let Some(reason) = field("Reason: ") {
+        t.reason = Some(unquote(reason).ok_or_else(|| bad("bad Reason line"))?);
+    }
+    // Born, or a Reason for never starting; never both, and a child
+    // that never started was not killed by a signal.
+    if t.born.is_some() == t.reason.is_some() || (t.reason.is_some() && t.signal.is_some()) {
+        return Err(bad("Born and Reason: exactly one of them"));
+    }
+    if lines.len() != at {
+        return Err(bad("unexpected line"));
+    }
+    Ok(t)
+}
+
+/// Reads the unit's own `tombstone` (strict format) from its open
+/// directory: `Ok(None)` when there is none.
+pub(crate) fn read_at(
+    dir: std::os::fd::BorrowedFd<'_>,
+) -> std::result::Result<Option<Tombstone>, read::Bad> {
+    match read::read_file(dir, format::TOMBSTONE, LIMIT)? {
+        None => Ok(None),
+        Some(b) => parse_strict(&b).map(Some).map_err(|why| {
+            read::Bad::new(format::TOMBSTONE, format::Corruption::NotTombstone(why))
+        }),
+    }
+}
+
+/// `"text"` with `"` and `\` escaped: a YAML double-quoted scalar that
+/// kubexit's decoder and ours read back as `text` (which holds no control
+/// characters).
+fn quote(text: &str) -> String {
+    let mut q = String::with_capacity(text.len() + 2);
+    q.push('"');
+    for c in text.chars() {
+        if matches!(c, '"' | '\\') {
+            q.push('\\');
+        }
+        q.push(c);
+    }
+    q.push('"');
+    q
+}
+
+/// The inverse of [`quote`], strict: `None` for anything it never writes.
+fn unquote(q: &str) -> Option<String> {
+    let inner = q.strip_prefix('"')?.strip_suffix('"')?;
+    let mut out = String::with_capacity(inner.len());
+    let mut chars = inner.chars();
+    while let Some(c) = chars.next() {
+        match c {
+            '\\' => match chars.next()? {
+                e @ ('"' | '\\') => out.push(e),
+                _ => return None,
+            },
+            '"' => return None,
+            c if c.is_control() => return None,
+            c => out.push(c),
+        }
+    }
+    (out.len() <= MAX_REASON).then_some(out)
 }
 
 fn truncate_ms(t: SystemTime) -> SystemTime {
@@ -233,7 +389,7 @@ fn truncate_ms(t: SystemTime) -> SystemTime {
 
 /// Days since 1970-01-01 → (year, month, day), proleptic Gregorian
 /// (Howard Hinnant's `civil_from_days`).
-fn civil_from_days(z: i64) -> (i64, u32, u32) {
+pub(crate) fn civil_from_days(z: i64) -> (i64, u32, u32) {
     let z = z + 719_468;
     let era = z.div_euclid(146_097);
     let doe = z.rem_euclid(146_097);
@@ -247,7 +403,7 @@ fn civil_from_days(z: i64) -> (i64, u32, u32) {
 }
 
 /// (year, month, day) → days since 1970-01-01 (`days_from_civil`).
-fn days_from_civil(y: i64, m: u32, d: u32) -> i64 {
+pub(crate) fn days_from_civil(y: i64, m: u32, d: u32) -> i64 {
     let y = if m <= 2 { y - 1 } else { y };
     let era = y.div_euclid(400);
     let yoe = y.rem_euclid(400);

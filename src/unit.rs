@@ -29,6 +29,18 @@ pub const RUNDIR_ENV: &str = "LIVENESS_RUNDIR";
 /// assert_eq!(liveness::DEFAULT_RUNDIR, "/run");
 /// ```
 pub const DEFAULT_RUNDIR: &str = "/run";
+/// kubexit's variable naming the container (our unit, when
+/// `LIVENESS_UNIT_NAME` is unset).
+pub(crate) const KUBEXIT_NAME_ENV: &str = "KUBEXIT_NAME";
+/// kubexit's variable naming the graveyard.
+pub(crate) const KUBEXIT_GRAVEYARD_ENV: &str = "KUBEXIT_GRAVEYARD";
+/// kubexit's default graveyard, when only `KUBEXIT_NAME` is set.
+const KUBEXIT_DEFAULT_GRAVEYARD: &str = "/graveyard";
+/// Where the unit directories live inside a kubexit graveyard: a name no
+/// Kubernetes container can have (it starts with a dot), so it never
+/// collides with kubexit's tombstone files `<graveyard>/<container>`.
+pub(crate) const GRAVEYARD_RUNDIR: &str = ".liveness";
+
 /// The longest unit name: the longest host name.
 ///
 /// # Examples
@@ -60,6 +72,9 @@ pub const MAX_UNIT_LEN: usize = 253;
 pub struct Unit {
     name: String,
     rundir: PathBuf,
+    /// The kubexit graveyard whose tombstone file `<graveyard>/<name>` this
+    /// unit also has, if any.
+    graveyard: Option<PathBuf>,
 }
 
 impl Unit {
@@ -88,12 +103,21 @@ impl Unit {
                 "must not be empty",
             ));
         }
-        Ok(Unit { name, rundir })
+        Ok(Unit {
+            name,
+            rundir,
+            graveyard: None,
+        })
     }
 
-    /// The unit the environment names: `LIVENESS_UNIT_NAME`, else the host
-    /// name, under `LIVENESS_RUNDIR`, else `/run`. An empty variable counts
-    /// as unset, as `${VAR:-default}` does in the shell probe.
+    /// The unit the environment names: `LIVENESS_UNIT_NAME`, else
+    /// `KUBEXIT_NAME`, else the host name, under `LIVENESS_RUNDIR`, else
+    /// `<graveyard>/.liveness` when kubexit's variables name a graveyard
+    /// (`KUBEXIT_GRAVEYARD`, or `/graveyard` when only `KUBEXIT_NAME` is
+    /// set: kubexit's default), else `/run`. An empty variable counts as
+    /// unset, as `${VAR:-default}` does in the shell probe. With a
+    /// graveyard, the unit also has kubexit's tombstone file
+    /// `<graveyard>/<name>` (see [`Unit::graveyard`]).
     ///
     /// # Errors
     ///
@@ -130,11 +154,64 @@ impl Unit {
             Some(n) => n.to_owned(),
             None => default_name()?,
         };
-        let rundir = match rundir {
-            Some(d) => d.to_path_buf(),
+        let (rundir, graveyard) = match rundir {
+            Some(d) => (d.to_path_buf(), None),
             None => default_rundir(),
         };
-        Unit::new(name, rundir)
+        let mut unit = Unit::new(name, rundir)?;
+        unit.graveyard = graveyard;
+        Ok(unit)
+    }
+
+    /// Another unit in the same run directory, with the same kubexit
+    /// graveyard: a dependency.
+    ///
+    /// # Errors
+    ///
+    /// [`ErrorKind::InvalidUnit`] when `name` is not a valid unit name.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let app = liveness::Unit::new("app", "/run")?.with_graveyard("/graveyard");
+    /// let db = app.sibling("db")?;
+    /// assert_eq!(db.dir(), std::path::Path::new("/run/db"));
+    /// assert_eq!(db.graveyard(), Some(std::path::Path::new("/graveyard")));
+    /// # Ok::<(), liveness::Error>(())
+    /// ```
+    pub fn sibling(&self, name: impl Into<String>) -> Result<Unit> {
+        let mut unit = Unit::new(name, &self.rundir)?;
+        unit.graveyard.clone_from(&self.graveyard);
+        Ok(unit)
+    }
+
+    /// This unit, with kubexit's tombstone file `<graveyard>/<name>`:
+    /// `liveness run` writes it next to its own tombstone, and death
+    /// dependencies and `wait --tombstone` read it when the unit has no
+    /// tombstone of its own (a kubexit container).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let u = liveness::Unit::new("app", "/g/.liveness")?.with_graveyard("/g");
+    /// assert_eq!(u.graveyard(), Some(std::path::Path::new("/g")));
+    /// # Ok::<(), liveness::Error>(())
+    /// ```
+    pub fn with_graveyard(mut self, graveyard: impl Into<PathBuf>) -> Unit {
+        self.graveyard = Some(graveyard.into());
+        self
+    }
+
+    /// The kubexit graveyard this unit's tombstone is mirrored in, if any.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// assert_eq!(liveness::Unit::new("w", "/run")?.graveyard(), None);
+    /// # Ok::<(), liveness::Error>(())
+    /// ```
+    pub fn graveyard(&self) -> Option<&Path> {
+        self.graveyard.as_deref()
     }
 
     /// The unit's name.
@@ -225,27 +302,49 @@ fn non_empty_env(key: &str) -> Option<OsString> {
     std::env::var_os(key).filter(|v| !v.is_empty())
 }
 
-/// `LIVENESS_UNIT_NAME`, else the host name.
+/// `LIVENESS_UNIT_NAME`, else `KUBEXIT_NAME`, else the host name.
 fn default_name() -> Result<String> {
-    match non_empty_env(UNIT_ENV) {
-        Some(v) => v.into_string().map_err(|v| {
-            Error::new(
-                ErrorKind::InvalidUnit,
-                format!("unit name {v:?} (from {UNIT_ENV})"),
-                "not UTF-8",
-            )
-        }),
-        None => {
-            crate::sys::hostname().map_err(|e| Error::io(Path::new("/proc/sys/kernel/hostname"), e))
+    let (var, value) = match (non_empty_env(UNIT_ENV), non_empty_env(KUBEXIT_NAME_ENV)) {
+        (Some(v), _) => (UNIT_ENV, v),
+        (None, Some(v)) => (KUBEXIT_NAME_ENV, v),
+        (None, None) => {
+            return crate::sys::hostname()
+                .map_err(|e| Error::io(Path::new("/proc/sys/kernel/hostname"), e));
         }
+    };
+    value.into_string().map_err(|v| {
+        Error::new(
+            ErrorKind::InvalidUnit,
+            format!("unit name {v:?} (from {var})"),
+            "not UTF-8",
+        )
+    })
+}
+
+/// kubexit's graveyard, when its variables name one: `KUBEXIT_GRAVEYARD`
+/// without trailing slashes (as kubexit trims them), else `/graveyard`
+/// when `KUBEXIT_NAME` is set.
+fn kubexit_graveyard() -> Option<PathBuf> {
+    match non_empty_env(KUBEXIT_GRAVEYARD_ENV) {
+        Some(g) => {
+            let path = PathBuf::from(g);
+            // `components` drops trailing slashes; "/" stays "/".
+            Some(path.components().collect())
+        }
+        None => non_empty_env(KUBEXIT_NAME_ENV).map(|_| PathBuf::from(KUBEXIT_DEFAULT_GRAVEYARD)),
     }
 }
 
-/// `LIVENESS_RUNDIR`, else `/run`.
-fn default_rundir() -> PathBuf {
-    non_empty_env(RUNDIR_ENV)
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(DEFAULT_RUNDIR))
+/// `LIVENESS_RUNDIR`, else `<graveyard>/.liveness` under kubexit's
+/// variables, else `/run`; and the graveyard, in the second case.
+fn default_rundir() -> (PathBuf, Option<PathBuf>) {
+    if let Some(d) = non_empty_env(RUNDIR_ENV) {
+        return (PathBuf::from(d), None);
+    }
+    match kubexit_graveyard() {
+        Some(g) => (g.join(GRAVEYARD_RUNDIR), Some(g)),
+        None => (PathBuf::from(DEFAULT_RUNDIR), None),
+    }
 }
 
 #[cfg(test)]

@@ -13,7 +13,6 @@ use std::time::{Duration, Instant};
 use nix::sys::inotify::{AddWatchFlags, InitFlags, Inotify};
 
 use crate::probe::{Mode, Probe, Verdict};
-use crate::tombstone::Tombstone;
 use crate::unit::Unit;
 
 /// How often a waiter re-checks without an inotify event.
@@ -52,6 +51,11 @@ impl Watcher {
         for u in &self.units {
             let _ = ino.add_watch(u.rundir(), dir_flags);
             let _ = ino.add_watch(&u.dir(), unit_flags);
+            // kubexit rewrites `<graveyard>/<name>` in place: a close
+            // after writing, no rename.
+            if let Some(g) = u.graveyard() {
+                let _ = ino.add_watch(g, unit_flags);
+            }
         }
     }
 
@@ -93,8 +97,8 @@ pub enum Awaited {
     /// `liveness probe --ready` passes: ready file present, error 0, owner
     /// alive, heartbeat fresh.
     Ready,
-    /// No live owner: the unit was never loaded, was reset, or its owner is
-    /// gone.
+    /// No live owner: the unit was never loaded, was reset, its owner is
+    /// gone, or its supervised child has exited.
     Gone,
     /// A tombstone with a `Died` line: a supervised child has ended.
     Tombstone,
@@ -129,15 +133,15 @@ impl Awaited {
             Awaited::Gone => {
                 let r = Probe::new(Mode::Startup).check(unit);
                 match r.verdict {
-                    Verdict::NoState | Verdict::OwnerGone => Ok(()),
+                    Verdict::NoState | Verdict::OwnerGone | Verdict::Exited => Ok(()),
                     _ => Err(format!("owner alive: {}", strip_unit(&r.to_string(), unit))),
                 }
             }
-            Awaited::Tombstone => match Tombstone::read(unit) {
+            Awaited::Tombstone => match crate::tombstone::read_dep(unit) {
                 Ok(Some(t)) if t.died.is_some() => Ok(()),
                 Ok(Some(_)) => Err("running (tombstone has no Died)".into()),
                 Ok(None) => Err("no tombstone".into()),
-                Err(e) => Err(e.to_string()),
+                Err(e) => Err(e),
             },
         }
     }

@@ -488,7 +488,7 @@ fn job_pod_starts_and_stops_in_order() {
             _ => None,
         });
         assert!(
-            matches!(said.as_deref(), Some("3" | "4")),
+            matches!(said.as_deref(), Some("4" | "12")),
             "{name} was stopped while the app was alive (probe exit {said:?}):\n{}",
             pod.dump()
         );

@@ -329,7 +329,12 @@ fn child_attaches_and_reports() {
         .collect();
     left.sort();
     assert_eq!(left, ["lock", "tombstone"]);
-    assert_eq!(rd.liveness("w", &["probe"]).code, 3);
+    let p = rd.liveness("w", &["probe"]);
+    assert_eq!(p.code, 12, "exited: {p:?}");
+    assert!(
+        p.stderr.starts_with("liveness: unit w: exited: code 0 at "),
+        "{p:?}"
+    );
 
     // The library: Health::load attaches instead of being refused.
     let writer = example("state_writer").display().to_string();
@@ -346,6 +351,42 @@ fn child_attaches_and_reports() {
     let second = run(&rd, "lib", &[], &["true"]);
     assert_eq!(second.code, 123, "{second:?}");
     assert!(second.stderr.contains("owned by pid"), "{}", second.stderr);
+}
+
+/// The `exited` verdict (exit 12) never passes: every probe mode says how
+/// the child ended, and `wait --gone` counts it as gone. Control: a
+/// tombstone with `Born` only and no pid file is "no state" (3).
+#[test]
+fn exited_never_passes_and_is_gone() {
+    let rd = Rundir::new();
+    let c = child();
+    assert_eq!(
+        run(&rd, "x", &["--ready-on-start"], &[&c, "exit", "3"]).code,
+        3
+    );
+    for mode in ["--live", "--ready", "--startup"] {
+        let p = rd.liveness("x", &["probe", mode]);
+        assert_eq!(p.code, 12, "{mode}: {p:?}");
+        let line = p.stderr.trim_end();
+        let rest = line
+            .strip_prefix("liveness: unit x: exited: code 3 at ")
+            .unwrap();
+        assert_eq!(rest.len(), "2026-11-30T05:00:00.123Z".len(), "{line}");
+    }
+    let w = rd.liveness("x", &["wait", "--gone", "x", "--timeout", "10s"]);
+    assert_eq!(w.code, 0, "{w:?}");
+    rd.write(
+        "y",
+        "tombstone",
+        b"Schema: 1\nBorn: \"2026-11-30T05:00:00.123Z\"\n",
+    );
+    assert_eq!(rd.liveness("y", &["probe"]).code, 3);
+    rd.write(
+        "z",
+        "tombstone",
+        b"Schema: 1\nDied: \"2026-11-30T05:00:00.123Z\"\n",
+    );
+    assert_eq!(rd.liveness("z", &["probe"]).code, 7, "corrupt tombstone");
 }
 
 /// Nothing the child started survives the supervisor: a background
@@ -544,7 +585,17 @@ fn birth_dependency_timeout() {
         r.stderr
     );
     assert!(!marker.exists());
-    assert_eq!(rd.liveness("b", &["probe"]).code, 3, "state cleared");
+    // The child never started: its death is written down, without Born,
+    // with the reason, so death dependents stop.
+    let t = tombstone(&rd, "b");
+    assert_eq!(field(&t, "Born: "), None, "{t}");
+    assert_eq!(field(&t, "ExitCode: "), Some("124"), "{t}");
+    assert!(
+        field(&t, "Reason: ").is_some_and(|r| r.contains("birth dependencies not ready")),
+        "{t}"
+    );
+    let p = rd.liveness("b", &["probe", "--startup"]);
+    assert_eq!(p.code, 12, "state cleared, tombstone kept: {p:?}");
 }
 
 /// Death dependencies between three instances: when the main job exits,
@@ -741,7 +792,9 @@ fn wait_for_ready_gone_and_tombstone() {
     assert_eq!(rd.liveness("x", &["wait", "--gone", "a"]).code, 0);
 }
 
-/// kubexit's variables name the unit, the graveyard and the grace.
+/// kubexit's variables name the unit, the graveyard (the unit directory
+/// goes in `<graveyard>/.liveness`, kubexit's tombstone file is
+/// `<graveyard>/<name>`), the grace and the death dependencies.
 #[test]
 fn kubexit_environment_aliases() {
     let rd = Rundir::new();
@@ -758,11 +811,17 @@ fn kubexit_environment_aliases() {
     r.signal(Signal::SIGTERM);
     r.expect("TERM");
     assert_eq!(r.code(), 137);
-    assert_eq!(field(&tombstone(&rd, "kx"), "Signal: "), Some("SIGKILL"));
+    let ours = std::fs::read_to_string(rd.path().join(".liveness/kx/tombstone")).unwrap();
+    assert_eq!(field(&ours, "Signal: "), Some("SIGKILL"));
+    let theirs = std::fs::read_to_string(rd.path().join("kx")).unwrap();
+    assert_eq!(theirs, ours, "kubexit's file mirrors ours");
 
     let mut cmd = Command::new(bin());
-    cmd.args(["run", "-u", "k2", "--", &c])
-        .env("LIVENESS_RUNDIR", rd.path())
+    cmd.args(["run", "--", &c])
+        .env_remove("LIVENESS_RUNDIR")
+        .env_remove("LIVENESS_UNIT_NAME")
+        .env("KUBEXIT_NAME", "k2")
+        .env("KUBEXIT_GRAVEYARD", rd.path())
         .env("KUBEXIT_DEATH_DEPS", "kx");
     let mut r = Running::spawn(cmd);
     assert_eq!(r.code(), 143);

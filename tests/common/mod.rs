@@ -209,6 +209,23 @@ pub fn wait_until(timeout: Duration, mut cond: impl FnMut() -> bool) -> bool {
     }
 }
 
+/// Collects what `reader` prints, line by line, on a thread of its own
+/// (tests/signals.rs, tests/kubexit.rs).
+pub fn collect_lines(
+    reader: impl std::io::Read + Send + 'static,
+) -> std::sync::Arc<std::sync::Mutex<Vec<String>>> {
+    use std::io::BufRead;
+    let lines = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let l = lines.clone();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(reader).lines() {
+            let Ok(line) = line else { break };
+            l.lock().unwrap().push(line);
+        }
+    });
+    lines
+}
+
 /// A generous bound for things that take milliseconds: far above any
 /// expected latency on a loaded 2-core machine, so it fails only when the
 /// thing never happens.
