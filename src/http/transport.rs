@@ -257,9 +257,14 @@ impl Io {
                         return;
                     }
                 }
-                // The connection died in the queue (ECONNABORTED), or a
-                // firewall refused it: the next one may be fine.
-                Err(_) => {}
+                // The connection died in the queue: the next may be fine.
+                Err(e) if connection_failed(&e) => {}
+                // Anything else may last: pause rather than spin.
+                Err(e) => {
+                    log::warn!("HTTP: accept: {e}");
+                    self.paused_until = Some(Instant::now() + PAUSE);
+                    return;
+                }
             }
         }
     }
@@ -290,7 +295,9 @@ impl Io {
     /// connection on the reserve descriptor, tell it why, close it.
     fn shed(&mut self, listener: &TcpListener) {
         self.reserve = None;
-        if let Ok((mut stream, _)) = listener.accept() {
+        let accepted = listener.accept();
+        let shed = accepted.is_ok();
+        if let Ok((mut stream, _)) = accepted {
             let _ = stream.set_nonblocking(true);
             let _ = stream.write(&super::render(
                 &Response::text(
@@ -314,7 +321,9 @@ impl Io {
             }
         }
         self.reserve = listener.as_fd().try_clone_to_owned().ok();
-        if self.reserve.is_none() {
+        // Nothing accepted (the descriptor went elsewhere at once), or no
+        // reserve for next time: pause rather than spin.
+        if !shed || self.reserve.is_none() {
             self.paused_until = Some(Instant::now() + PAUSE);
         }
     }
@@ -469,6 +478,16 @@ enum Step {
     Judge(Request),
     Answer(Response),
     Written,
+}
+
+/// An `accept` error about one connection (it was reset or aborted while
+/// queued, a signal interrupted): the next connection may be fine.
+fn connection_failed(e: &io::Error) -> bool {
+    use nix::libc::{ECONNABORTED, EINTR, EPERM, EPROTO};
+    matches!(
+        e.raw_os_error(),
+        Some(ECONNABORTED | EINTR | EPERM | EPROTO)
+    )
 }
 
 fn out_of_descriptors(e: &io::Error) -> bool {
@@ -765,7 +784,7 @@ mod tests {
 
     /// Out of descriptors with nothing to evict, the waiting connection is
     /// accepted on the reserve descriptor, told why, and closed; the
-    /// reserve is taken again.
+    /// reserve is taken again; with nothing accepted, accepting pauses.
     #[test]
     fn out_of_descriptors_the_waiting_connection_gets_503() {
         let (mut io, _wake, listener, _dir) = io(4);
@@ -778,6 +797,11 @@ mod tests {
         assert!(answer.ends_with("out of file descriptors\n"), "{answer}");
         assert!(io.reserve.is_some());
         assert!(io.conns.is_empty());
+        assert!(io.paused_until.is_none(), "no pause after a shed");
+        // Nothing was waiting: accepting pauses instead of spinning.
+        io.shed(&listener);
+        assert!(io.paused_until.is_some());
+        assert!(io.reserve.is_some());
         assert!(out_of_descriptors(&io::Error::from_raw_os_error(
             nix::libc::EMFILE
         )));
