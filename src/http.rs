@@ -3,37 +3,48 @@
 //! `GET`/`HEAD` `/health/live`, `/health/ready` and `/health/startup`
 //! answer 200 or 503 with the probe's one-line reasons; `/health` answers
 //! the JSON of every unit. Requests are parsed by `httparse`; the server
-//! around it is small and bounded on purpose:
+//! around it is small and bounded on purpose, so that no client, however
+//! slow, idle, numerous or malformed, can delay a well-formed probe:
 //!
-//! - one thread reads every request, polling all connections without
-//!   blocking on any: a slow or silent client costs a descriptor and at
-//!   most 8 KiB, never a thread, so it delays no one else;
-//! - at most [`MAX_CONNECTIONS`] connections are open at once; more wait in
-//!   the kernel's accept queue (backlog 1,024), costing this process
-//!   nothing;
-//! - a request must arrive whole, within 8 KiB, before its deadline (2 s by
-//!   default): a slow client gets 408 and is closed, a huge one 431,
-//!   garbage 400;
-//! - requests read whole are answered by at most 8 worker threads (128 KiB
-//!   stacks, started on demand and kept), which judge the units, write the
-//!   answer and close: one request per connection (`Connection: close`),
-//!   as the kubelet's probes do anyway.
+//! - one I/O thread owns every connection from accept to close and never
+//!   blocks on one (`poll(2)` over all of them): it reads requests, writes
+//!   answers, lingers after them and closes; a client costs a descriptor
+//!   and at most 8 KiB (its request) or its answer, never a thread;
+//! - every connection has a deadline whatever it does: the whole request
+//!   head, within 8 KiB, within the request timeout (2 s by default) of
+//!   the connection, or 408 (a huge one 431, garbage 400); the answer
+//!   written within the timeout; at most 1 s or 256 KiB read and discarded
+//!   after it;
+//! - at most 8 worker threads (128 KiB stacks, started on demand and kept)
+//!   judge the units, and only that: they never touch a socket, so a
+//!   client that does not read cannot hold one; at most 4 of them judge
+//!   `/health` (every unit) at once, so probes always find a worker; a
+//!   verdict not reached within the timeout is answered 503;
+//! - at most [`MAX_CONNECTIONS`] connections are held at once; when the
+//!   table is full, a new connection evicts the oldest one that is not
+//!   being judged (lingering first, then unfinished requests, then
+//!   answers not being read), so idle or slow clients can never lock a
+//!   probe out;
+//! - the soft open-file limit is raised (up to the hard limit) so that the
+//!   table fits with 128 descriptors to spare; running out of descriptors
+//!   anyway evicts too, or answers 503 on a reserve descriptor, and never
+//!   spins; one request per connection (`Connection: close`), as the
+//!   kubelet's probes do anyway.
 //!
-//! So memory and threads are bounded whatever clients do: measured, 1,000
-//! stalled half-requests left the server at 2 threads and 5.8 MB of RSS,
-//! and a probe made meanwhile was answered at once. tiny_http 0.12 (the
-//! crate first planned) starts a thread per connection without limit and
-//! reads a header line without a size limit: 1,000 stalled connections
-//! made 1,006 threads, and one 200 MiB header line 220 MB of RSS.
+//! The design, with the attacks it was measured against, is in
+//! `doc/http.md`. tiny_http 0.12 (the crate first planned) starts a
+//! thread per connection without limit and reads a header line without a
+//! size limit: 1,000 stalled connections made 1,006 threads, and one
+//! 200 MiB header line 220 MB of RSS.
 
-use std::io::{self, Read, Write};
-use std::net::{Shutdown as NetShutdown, SocketAddr, TcpListener, TcpStream, ToSocketAddrs};
-use std::os::fd::{AsFd, BorrowedFd};
+mod transport;
+
+use std::io;
+use std::net::{SocketAddr, TcpListener, ToSocketAddrs};
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, mpsc};
+use std::sync::Arc;
 use std::thread::JoinHandle;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use crate::error::{Error, ErrorKind, Result};
 use crate::health::Health;
@@ -47,17 +58,18 @@ use crate::unit::Unit;
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:8081";
 /// Sets the port of the default listen address.
 pub const HTTP_PORT_ENV: &str = "LIVENESS_HTTP_PORT";
-/// Connections open at once (being read or answered); more wait in the
-/// kernel's accept queue.
+/// Connections held open at once (being read, judged, answered or closed
+/// gracefully). When the table is full, a new connection evicts the oldest
+/// one that is not being judged; only while every one is being judged do
+/// new connections wait in the kernel's accept queue. Fewer when the
+/// open-file limit cannot be raised to this plus 128.
 pub const MAX_CONNECTIONS: usize = 1024;
 
-/// Threads that answer requests read whole.
-const MAX_WORKERS: usize = 8;
-const MAX_REQUEST: usize = 8 * 1024;
-const MAX_HEADERS: usize = 32;
 const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(2);
-const BACKLOG: i32 = 1024;
-const STACK: usize = 128 * 1024;
+/// The kernel's accept queue (capped by `net.core.somaxconn`): deep, so
+/// that a burst of connections is queued rather than dropped (a dropped
+/// SYN is retried only after a second).
+const BACKLOG: i32 = 4096;
 
 /// Configures a [`Server`]: which units, which address, which limits.
 ///
@@ -111,7 +123,9 @@ impl ServerBuilder {
         self
     }
 
-    /// How long a client has to send its whole request. Default: 2 s.
+    /// How long a client has to send its whole request head (from its
+    /// connection), and how long its answer may take to judge and to be
+    /// written. Default: 2 s.
     ///
     /// # Examples
     ///
@@ -166,16 +180,24 @@ impl ServerBuilder {
         let listener = TcpListener::bind(&addrs[..]).map_err(bind_err)?;
         sys::set_backlog(&listener, BACKLOG).map_err(bind_err)?;
         let addr = listener.local_addr().map_err(bind_err)?;
+        let want = (MAX_CONNECTIONS + transport::FD_HEADROOM) as u64;
+        let soft = sys::raise_open_files(want)
+            .map_err(|e| Error::new(ErrorKind::Io, "open-file limit", sys::error_text(&e)))?;
+        let cap = transport::connection_cap(soft);
+        if cap < MAX_CONNECTIONS {
+            log::warn!(
+                "HTTP: the open-file limit is {soft}: at most {cap} connections at once \
+                 (raise the hard limit to {want} for {MAX_CONNECTIONS})"
+            );
+        }
         let shared = Arc::new(Shared {
             units,
             request_timeout: self.request_timeout,
-            open: AtomicUsize::new(0),
-            idle: AtomicUsize::new(0),
         });
         let acceptor = std::thread::Builder::new()
             .name("liveness-http".into())
-            .stack_size(STACK)
-            .spawn(move || io_loop(&listener, &shared))
+            .stack_size(transport::STACK)
+            .spawn(move || transport::serve(&listener, shared, cap))
             .map_err(|e| Error::new(ErrorKind::Io, "HTTP server thread", e.to_string()))?;
         log::info!("serving health on http://{addr}");
         Ok(Server {
@@ -323,198 +345,6 @@ impl Health {
 struct Shared {
     units: Vec<Unit>,
     request_timeout: Duration,
-    /// Connections open: being read, queued, or being answered.
-    open: AtomicUsize,
-    /// Workers waiting for a job.
-    idle: AtomicUsize,
-}
-
-/// A connection whose request is still arriving.
-struct Conn {
-    stream: TcpStream,
-    buf: Vec<u8>,
-    deadline: Instant,
-}
-
-/// A request read whole (or refused), for a worker to answer.
-struct Job {
-    stream: TcpStream,
-    outcome: std::result::Result<Request, Response>,
-}
-
-/// What reading a ready connection gave.
-enum Progress {
-    More,
-    Closed,
-    Done(std::result::Result<Request, Response>),
-}
-
-/// The reading thread: accepts connections and reads every request
-/// without blocking on any one client (`poll(2)` over all of them), so a
-/// slow client costs a descriptor and at most 8 KiB, never a thread. A
-/// request read whole goes to a worker; a client past its deadline gets
-/// 408. At most [`MAX_CONNECTIONS`] connections are open at once; more
-/// wait in the kernel's accept queue.
-fn io_loop(listener: &TcpListener, shared: &Arc<Shared>) {
-    if let Err(e) = listener.set_nonblocking(true) {
-        log::error!("HTTP: listener: {e}");
-        return;
-    }
-    let (tx, rx) = mpsc::channel::<Job>();
-    let rx = Arc::new(Mutex::new(rx));
-    let mut workers = 0usize;
-    let mut conns: Vec<Conn> = Vec::new();
-    let mut dispatch = |stream: TcpStream, outcome| {
-        let _ = stream.set_nonblocking(false);
-        if tx.send(Job { stream, outcome }).is_err() {
-            shared.open.fetch_sub(1, Ordering::SeqCst);
-            return;
-        }
-        if shared.idle.load(Ordering::SeqCst) == 0 && workers < MAX_WORKERS {
-            let (rx, shared) = (Arc::clone(&rx), Arc::clone(shared));
-            let spawned = std::thread::Builder::new()
-                .name("liveness-http-worker".into())
-                .stack_size(STACK)
-                .spawn(move || worker(&rx, &shared));
-            match spawned {
-                Ok(_) => workers += 1,
-                Err(e) => log::warn!("HTTP: cannot start a worker thread: {e}"),
-            }
-        }
-    };
-    loop {
-        let now = Instant::now();
-        let mut i = 0;
-        while i < conns.len() {
-            if conns[i].deadline <= now {
-                let c = conns.swap_remove(i);
-                dispatch(c.stream, Err(Response::timeout()));
-            } else {
-                i += 1;
-            }
-        }
-        let accepting = shared.open.load(Ordering::SeqCst) < MAX_CONNECTIONS;
-        let mut wait = conns
-            .iter()
-            .map(|c| c.deadline.saturating_duration_since(now))
-            .min()
-            .unwrap_or(Duration::from_secs(3600));
-        if !accepting {
-            // Workers free slots without telling us: look again soon.
-            wait = wait.min(Duration::from_millis(20));
-        }
-        let mut fds: Vec<BorrowedFd<'_>> = Vec::with_capacity(conns.len() + 1);
-        if accepting {
-            fds.push(listener.as_fd());
-        }
-        fds.extend(conns.iter().map(|c| c.stream.as_fd()));
-        let ready = match sys::poll_readable(&fds, crate::watch::millis(wait)) {
-            Ok(r) => r,
-            Err(e) => {
-                log::warn!("HTTP: poll: {e}");
-                std::thread::sleep(Duration::from_millis(50));
-                continue;
-            }
-        };
-        let (listener_ready, conn_ready) = if accepting {
-            (ready[0], &ready[1..])
-        } else {
-            (false, &ready[..])
-        };
-        // In reverse, so that swap_remove only moves entries already seen.
-        for i in (0..conns.len()).rev() {
-            if !conn_ready[i] {
-                continue;
-            }
-            match read_some(&mut conns[i]) {
-                Progress::More => {}
-                Progress::Closed => {
-                    conns.swap_remove(i);
-                    shared.open.fetch_sub(1, Ordering::SeqCst);
-                }
-                Progress::Done(outcome) => {
-                    let c = conns.swap_remove(i);
-                    dispatch(c.stream, outcome);
-                }
-            }
-        }
-        while listener_ready && shared.open.load(Ordering::SeqCst) < MAX_CONNECTIONS {
-            match listener.accept() {
-                Ok((stream, _)) => {
-                    if stream.set_nonblocking(true).is_err() {
-                        continue;
-                    }
-                    let _ = stream.set_nodelay(true);
-                    shared.open.fetch_add(1, Ordering::SeqCst);
-                    conns.push(Conn {
-                        stream,
-                        buf: Vec::new(),
-                        deadline: Instant::now() + shared.request_timeout,
-                    });
-                }
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) => {
-                    // Out of descriptors or memory: let the workers finish.
-                    log::warn!("HTTP: accept: {e}");
-                    std::thread::sleep(Duration::from_millis(50));
-                    break;
-                }
-            }
-        }
-    }
-}
-
-/// Reads what has arrived; parses the request once its head is whole.
-fn read_some(c: &mut Conn) -> Progress {
-    let mut chunk = [0u8; 4096];
-    loop {
-        let room = chunk.len().min(MAX_REQUEST - c.buf.len());
-        match c.stream.read(&mut chunk[..room]) {
-            Ok(0) => return Progress::Closed,
-            Ok(n) => c.buf.extend_from_slice(&chunk[..n]),
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Progress::More,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            Err(_) => return Progress::Closed,
-        }
-        let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
-        let mut req = httparse::Request::new(&mut headers);
-        match req.parse(&c.buf) {
-            Ok(httparse::Status::Complete(_)) => {
-                return Progress::Done(Ok(Request {
-                    method: req.method.unwrap_or_default().to_owned(),
-                    path: req.path.unwrap_or_default().to_owned(),
-                }));
-            }
-            Ok(httparse::Status::Partial) if c.buf.len() < MAX_REQUEST => {}
-            Ok(httparse::Status::Partial) | Err(httparse::Error::TooManyHeaders) => {
-                return Progress::Done(Err(Response::text(
-                    431,
-                    "Request Header Fields Too Large",
-                    "request too large\n".into(),
-                )));
-            }
-            Err(e) => {
-                return Progress::Done(Err(Response::text(
-                    400,
-                    "Bad Request",
-                    format!("bad request: {e}\n"),
-                )));
-            }
-        }
-    }
-}
-
-/// Answers jobs until the reading thread goes away.
-fn worker(rx: &Mutex<mpsc::Receiver<Job>>, shared: &Shared) {
-    loop {
-        shared.idle.fetch_add(1, Ordering::SeqCst);
-        let job = rx.lock().unwrap_or_else(|p| p.into_inner()).recv();
-        shared.idle.fetch_sub(1, Ordering::SeqCst);
-        let Ok(job) = job else { return };
-        answer(job, shared);
-        shared.open.fetch_sub(1, Ordering::SeqCst);
-    }
 }
 
 /// What a request asked for, once read whole.
@@ -548,17 +378,19 @@ impl Response {
     }
 }
 
-fn answer(job: Job, shared: &Shared) {
-    let Job {
-        mut stream,
-        outcome,
-    } = job;
-    let _ = stream.set_write_timeout(Some(shared.request_timeout));
-    let refused = outcome.is_err();
-    let (response, head) = match outcome {
-        Ok(req) => (route(&req, shared), req.method == "HEAD"),
-        Err(r) => (r, false),
-    };
+/// The answer's bytes for a request read whole: what a worker computes.
+fn respond(req: &Request, shared: &Shared) -> Vec<u8> {
+    render(&route(req, shared), req.method == "HEAD")
+}
+
+/// Whether a request judges every unit of the run directories (`/health`),
+/// not only the served ones.
+fn is_heavy(req: &Request) -> bool {
+    req.path.split(['?', '#']).next() == Some("/health")
+}
+
+/// Status line, headers and (unless `head_only`) body.
+fn render(response: &Response, head_only: bool) -> Vec<u8> {
     let mut out = format!(
         "HTTP/1.1 {} {}\r\nContent-Type: {}\r\nContent-Length: {}\r\n\
          Cache-Control: no-store\r\nConnection: close\r\n{}\r\n",
@@ -569,29 +401,10 @@ fn answer(job: Job, shared: &Shared) {
         response.extra,
     )
     .into_bytes();
-    if !head {
+    if !head_only {
         out.extend_from_slice(response.body.as_bytes());
     }
-    if stream.write_all(&out).is_err() {
-        return;
-    }
-    let _ = stream.shutdown(NetShutdown::Write);
-    // A refused request may have left bytes unread, which would turn our
-    // close into a reset that can destroy the answer before the client
-    // reads it: read what remains, briefly. A good request was read whole.
-    let linger = if refused {
-        Duration::from_millis(200)
-    } else {
-        Duration::from_millis(1)
-    };
-    let _ = stream.set_read_timeout(Some(linger));
-    let mut sink = [0u8; 4096];
-    for _ in 0..64 {
-        match stream.read(&mut sink) {
-            Ok(n) if n > 0 => {}
-            _ => break,
-        }
-    }
+    out
 }
 
 fn route(req: &Request, shared: &Shared) -> Response {

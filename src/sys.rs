@@ -516,10 +516,25 @@ pub(crate) fn pidfd_send_signal(fd: BorrowedFd<'_>, sig: Signal) -> io::Result<(
 /// Waits up to `timeout_ms` (-1: forever) until one of `fds` is readable.
 /// Returns which ones are.
 pub(crate) fn poll_readable(fds: &[BorrowedFd<'_>], timeout_ms: i32) -> io::Result<Vec<bool>> {
+    let fds: Vec<(BorrowedFd<'_>, bool)> = fds.iter().map(|fd| (*fd, false)).collect();
+    poll_ready(&fds, timeout_ms)
+}
+
+/// Waits up to `timeout_ms` (-1: forever) until one of `fds` is ready:
+/// readable, or writable where its flag is `true`; an error or hang-up
+/// counts as ready (the next read or write reports it). Returns which are.
+pub(crate) fn poll_ready(fds: &[(BorrowedFd<'_>, bool)], timeout_ms: i32) -> io::Result<Vec<bool>> {
     use nix::poll::{PollFd, PollFlags, PollTimeout};
     let mut pfds: Vec<PollFd<'_>> = fds
         .iter()
-        .map(|fd| PollFd::new(*fd, PollFlags::POLLIN))
+        .map(|(fd, write)| {
+            let events = if *write {
+                PollFlags::POLLOUT
+            } else {
+                PollFlags::POLLIN
+            };
+            PollFd::new(*fd, events)
+        })
         .collect();
     let timeout = if timeout_ms < 0 {
         PollTimeout::NONE
@@ -612,4 +627,21 @@ pub(crate) fn gate_in_child(
 pub(crate) fn set_backlog(listener: &std::net::TcpListener, backlog: i32) -> io::Result<()> {
     let backlog = nix::sys::socket::Backlog::new(backlog).map_err(io_err)?;
     nix::sys::socket::listen(listener, backlog).map_err(io_err)
+}
+
+/// Raises the soft open-file limit (`RLIMIT_NOFILE`) to `want`, or to the
+/// hard limit if that is lower, when it is below; never lowers it. Returns
+/// the soft limit in force afterwards (the old one if raising failed).
+#[cfg(feature = "http")]
+pub(crate) fn raise_open_files(want: u64) -> io::Result<u64> {
+    use nix::sys::resource::{Resource, getrlimit, setrlimit};
+    let (soft, hard) = getrlimit(Resource::RLIMIT_NOFILE).map_err(io_err)?;
+    let target = want.min(hard);
+    if target <= soft {
+        return Ok(soft);
+    }
+    match setrlimit(Resource::RLIMIT_NOFILE, target, hard) {
+        Ok(()) => Ok(target),
+        Err(_) => Ok(soft),
+    }
 }

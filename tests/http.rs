@@ -5,65 +5,18 @@
 //! changes the state. Assertions are on answers and counts, never on time.
 
 mod common;
+#[path = "common/http.rs"]
+mod harness;
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
-use std::process::Stdio;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Barrier};
 use std::time::Duration;
 
-use common::{PATIENCE, Rundir, Tree, bin};
+use common::{PATIENCE, Rundir, bin};
+use harness::{Attack, Hostile, Peak, Served, open_fds, probe_once, raise_open_files};
 use liveness::Health;
-
-/// A running `liveness serve` and the address it printed.
-struct Served {
-    tree: Tree,
-    addr: SocketAddr,
-}
-
-impl Served {
-    fn start(rundir: &Rundir, args: &[&str]) -> Served {
-        Served::start_env(rundir, args, &[])
-    }
-
-    fn start_env(rundir: &Rundir, args: &[&str], env: &[(&str, &str)]) -> Served {
-        let mut all = vec!["serve", "--rundir", rundir.path().to_str().unwrap()];
-        all.extend_from_slice(args);
-        if !args.contains(&"--listen") && env.is_empty() {
-            all.extend_from_slice(&["--listen", "127.0.0.1:0"]);
-        }
-        let mut cmd = rundir.command("default-unit", bin(), &all);
-        cmd.env_remove("LIVENESS_HTTP_PORT").stdout(Stdio::piped());
-        for (k, v) in env {
-            cmd.env(k, v);
-        }
-        let mut tree = Tree::spawn(&mut cmd);
-        let mut line = String::new();
-        BufReader::new(tree.child.stdout.take().unwrap())
-            .read_line(&mut line)
-            .unwrap();
-        let addr = line
-            .trim()
-            .strip_prefix("listening on http://")
-            .unwrap_or_else(|| panic!("first line: {line:?}"))
-            .parse()
-            .unwrap();
-        Served { tree, addr }
-    }
-
-    fn threads(&self) -> usize {
-        proc_status(self.tree.pid(), "Threads:")
-    }
-}
-
-fn proc_status(pid: i32, key: &str) -> usize {
-    let s = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
-    s.lines()
-        .find_map(|l| l.strip_prefix(key))
-        .and_then(|v| v.trim().trim_end_matches(" kB").parse().ok())
-        .unwrap_or(0)
-}
 
 /// An HTTP answer: status code, head, body.
 #[derive(Debug)]
@@ -379,24 +332,7 @@ fn a_thousand_concurrent_connections_are_answered_with_bounded_threads() {
     let s = states();
     let served = Served::start(&s.rundir, &["--unit", "ok", "--request-timeout", "600000"]);
     let idle_threads = served.threads();
-    let max_threads = Arc::new(AtomicUsize::new(0));
-    let max_rss = Arc::new(AtomicUsize::new(0));
-    let done = Arc::new(AtomicBool::new(false));
-    let sampler = {
-        let (pid, max_threads, max_rss, done) = (
-            served.tree.pid(),
-            Arc::clone(&max_threads),
-            Arc::clone(&max_rss),
-            Arc::clone(&done),
-        );
-        std::thread::spawn(move || {
-            while !done.load(Ordering::Relaxed) {
-                max_threads.fetch_max(proc_status(pid, "Threads:"), Ordering::Relaxed);
-                max_rss.fetch_max(proc_status(pid, "VmRSS:"), Ordering::Relaxed);
-                std::thread::sleep(Duration::from_millis(2));
-            }
-        })
-    };
+    let peak = Peak::start(served.tree.pid());
     let mut conns: Vec<TcpStream> = (0..n)
         .map(|_| TcpStream::connect(served.addr).unwrap())
         .collect();
@@ -410,13 +346,10 @@ fn a_thousand_concurrent_connections_are_answered_with_bounded_threads() {
         .map(read_answer)
         .filter(|a| a.status == 200 && a.body == "unit ok: ok\n")
         .count();
-    done.store(true, Ordering::Relaxed);
-    sampler.join().unwrap();
-    let max_threads = max_threads.load(Ordering::Relaxed);
+    let (max_threads, max_rss) = peak.finish();
     eprintln!(
         "{n} connections: all answered {ok}; server threads idle {idle_threads}, max {max_threads}; \
-         max RSS {} kB",
-        max_rss.load(Ordering::Relaxed)
+         max RSS {max_rss} kB"
     );
     assert_eq!(ok, n);
     // The reading thread and the main thread, plus at most 8 workers
@@ -520,4 +453,71 @@ fn the_port_comes_from_liveness_http_port() {
     assert_eq!(r.status.code(), Some(2));
     let err = String::from_utf8_lossy(&r.stderr);
     assert!(err.contains("$LIVENESS_HTTP_PORT=\"http\""), "{err}");
+}
+
+/// Over the connection cap (1,024), idle connections that never time out
+/// cannot keep a probe out: each new connection evicts the oldest idle
+/// one, so the probe is answered, the oldest are closed and the newest
+/// stay open.
+#[test]
+fn over_the_cap_the_oldest_idle_connections_are_evicted() {
+    let test = "over_the_cap_the_oldest_idle_connections_are_evicted";
+    if !common::require(
+        raise_open_files() >= 1300,
+        test,
+        "an open-file limit of 1,300",
+    ) {
+        return;
+    }
+    let s = states();
+    let served = Served::start(&s.rundir, &["--unit", "ok", "--request-timeout", "600000"]);
+    let mut idle: Vec<TcpStream> = (0..1100)
+        .map(|_| TcpStream::connect(served.addr).unwrap())
+        .collect();
+    // Answered only if the server made room: no idle one ever times out.
+    assert_eq!(
+        probe_once(served.addr, "/health/live", PATIENCE).map(|a| a.0),
+        Ok(200)
+    );
+    let closed: Vec<bool> = idle
+        .iter_mut()
+        .map(|c| {
+            c.set_nonblocking(true).unwrap();
+            matches!(c.read(&mut [0u8; 16]), Ok(0))
+        })
+        .collect();
+    let n = closed.iter().filter(|c| **c).count();
+    eprintln!("1,100 idle connections and a probe: {n} evicted");
+    assert!(closed[0], "the oldest was evicted");
+    assert!(!closed[1099], "the newest is still open");
+    assert!((76..=200).contains(&n), "{n} evicted");
+}
+
+/// With a low open-file limit (200, which the server cannot raise) the
+/// server holds fewer connections (72: 128 descriptors stay free for
+/// reading state) and still answers a probe while 300 idle clients that
+/// never time out are connected.
+#[test]
+fn a_low_open_file_limit_lowers_the_cap_and_probes_are_answered() {
+    let test = "a_low_open_file_limit_lowers_the_cap_and_probes_are_answered";
+    if !common::require(common::have("prlimit"), test, "prlimit (util-linux)") {
+        return;
+    }
+    let s = states();
+    let served = Served::start_under(
+        &s.rundir,
+        &["prlimit", "--nofile=200:200"],
+        &["--unit", "ok", "--request-timeout", "600000"],
+        &[],
+    );
+    let attack = Attack::start(served.addr, Hostile::Idle, 300);
+    assert!(attack.established(300, PATIENCE));
+    let answer = probe_once(served.addr, "/health/live", PATIENCE).map(|a| a.0);
+    let fds = open_fds(served.tree.pid());
+    drop(attack.stop());
+    eprintln!("open-file limit 200, 300 idle clients: server has {fds} descriptors open");
+    assert_eq!(answer, Ok(200));
+    // 72 connections, plus stdio, the listener, its reserve, the wake-up
+    // pair and a few state files.
+    assert!((72..=72 + 16).contains(&fds), "{fds} descriptors");
 }

@@ -684,3 +684,6 @@ fn unreadable_state_is_corrupt_for_another_user() {
         }
     }
 }
+
+#[cfg(feature = "http")]
+mod http;
