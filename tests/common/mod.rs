@@ -273,3 +273,116 @@ pub fn without_age(line: &str) -> String {
         _ => line.to_owned(),
     }
 }
+
+/// Copies of files that a test runs as another user (`setpriv`, uid 65534),
+/// in a fresh directory that every user can reach: the checkout and its
+/// `target/` may sit under a 0700 home directory (`/root`, or any home made
+/// by Debian's `adduser`) that the other user cannot enter. Removed on drop.
+/// Used by `tests/adversarial/` for `liveness probe` and `health.sh` run as
+/// `nobody`.
+pub struct Staged {
+    tmp: tempfile::TempDir,
+}
+
+impl Staged {
+    /// Copies each file (keeping its mode and file name) into a new
+    /// directory of mode 0755 under the temporary directory; panics, naming
+    /// the directory, when another user could not reach it.
+    pub fn new(files: &[&Path]) -> Staged {
+        use std::os::unix::fs::PermissionsExt;
+        let tmp = tempfile::Builder::new()
+            .prefix("liveness-staged-")
+            .tempdir()
+            .expect("tempdir");
+        std::fs::set_permissions(tmp.path(), std::fs::Permissions::from_mode(0o755))
+            .expect("chmod 0755");
+        for dir in tmp.path().ancestors() {
+            let mode = std::fs::metadata(dir).expect("stat").permissions().mode();
+            assert!(
+                mode & 0o001 != 0,
+                "{} (mode {mode:o}) cannot be entered by other users: set TMPDIR to a \
+                 directory they can reach",
+                dir.display()
+            );
+        }
+        for f in files {
+            let name = f.file_name().expect("a file name");
+            std::fs::copy(f, tmp.path().join(name))
+                .unwrap_or_else(|e| panic!("copy {}: {e}", f.display()));
+        }
+        Staged { tmp }
+    }
+
+    /// The copy of the file called `name`.
+    pub fn path(&self, name: &str) -> PathBuf {
+        self.tmp.path().join(name)
+    }
+}
+
+/// Makes `cmd`'s child start with the default action for SIGINT and
+/// SIGQUIT and with no signal blocked, whatever this test process
+/// inherited: a shell starts background jobs (`scripts/test.sh &`) with
+/// both signals ignored, a disposition every child would inherit, and a
+/// test that sends them would then see them ignored. Used by the tests
+/// that signal what they start (`tests/supervise.rs`, `tests/shutdown.rs`).
+pub fn default_signals(cmd: &mut Command) -> &mut Command {
+    use nix::sys::signal::{SigHandler, SigSet, SigmaskHow, Signal, sigprocmask};
+    use std::os::unix::process::CommandExt;
+    fn reset() -> std::io::Result<()> {
+        for sig in [Signal::SIGINT, Signal::SIGQUIT] {
+            // SAFETY: SIG_DFL installs no handler, so no Rust code can run
+            // in signal context.
+            unsafe { nix::sys::signal::signal(sig, SigHandler::SigDfl) }?;
+        }
+        sigprocmask(SigmaskHow::SIG_SETMASK, Some(&SigSet::empty()), None)?;
+        Ok(())
+    }
+    // SAFETY: `reset` runs in the forked child before exec, where only
+    // async-signal-safe calls are allowed: it calls sigaction(2) and
+    // sigprocmask(2), which are, allocates nothing and takes no lock.
+    unsafe { cmd.pre_exec(reset) }
+}
+
+/// Whether this machine lets the test run `unshare ARGS...` (root, the
+/// tool, and the kernel and container allowing the namespaces), for the
+/// tests that start a process as PID 1 of a new PID namespace. Tries
+/// `unshare ARGS... true` first; when it fails, the test is skipped loudly
+/// (failed in CI) with unshare's exit status and its own words, instead of
+/// failing later on a bare timeout. Used by `tests/supervise.rs` and
+/// `tests/kubelet.rs`.
+#[must_use]
+pub fn require_unshare(test: &str, args: &[&str]) -> bool {
+    if !require(is_root() && have("unshare"), test, "root and unshare") {
+        return false;
+    }
+    let tried = Command::new("unshare")
+        .args(args)
+        .arg("true")
+        .stdin(Stdio::null())
+        .output();
+    let why = match tried {
+        Ok(out) if out.status.success() => return true,
+        Ok(out) => format!(
+            "exited {}: {}",
+            Ran::from(out.clone()).code,
+            String::from_utf8_lossy(&out.stderr).trim()
+        ),
+        Err(e) => format!("could not start: {e}"),
+    };
+    require(
+        false,
+        test,
+        &format!("a working `unshare {} true` (it {why})", args.join(" ")),
+    )
+}
+
+/// An `Output` as text for a failure message: exit status, stdout and
+/// stderr, each labelled.
+pub fn describe(out: &Output) -> String {
+    format!(
+        "{}\n--- stdout:\n{}--- stderr:\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
