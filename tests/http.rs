@@ -1,3 +1,7 @@
+// Without the `http` feature there is no `liveness serve` to test; a
+// `[[test]] required-features` entry would do the same, but it makes cargo
+// require this file to build the binary alone (doc/examples/Dockerfile).
+#![cfg(feature = "http")]
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 //! `liveness serve`: status codes and bodies for every verdict (the same as
 //! `liveness probe`), HEAD, 404/405, malformed and slow clients, 1,000

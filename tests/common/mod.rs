@@ -386,3 +386,69 @@ pub fn describe(out: &Output) -> String {
         String::from_utf8_lossy(&out.stderr)
     )
 }
+
+/// Makes `dir` hold exactly `files` (pairs of a source file and its path
+/// under `dir`), besides the entries named in `keep` (e.g. a build's
+/// `target`): copies a file only when its bytes differ, so unchanged files
+/// keep their modification time and a cargo build there stays incremental
+/// from one run to the next; removes every other file and directory.
+/// Used by `tests/dockerfile.rs` and `tests/docs.rs`.
+pub fn mirror(dir: &Path, files: &[(PathBuf, PathBuf)], keep: &[&str]) {
+    use std::collections::BTreeSet;
+    std::fs::create_dir_all(dir).expect("mkdir");
+    let wanted: BTreeSet<PathBuf> = files.iter().map(|(_, rel)| rel.clone()).collect();
+    fn prune(root: &Path, rel: &Path, wanted: &BTreeSet<PathBuf>, keep: &[&str]) {
+        let here = root.join(rel);
+        for entry in std::fs::read_dir(&here).expect("read_dir").flatten() {
+            let r = rel.join(entry.file_name());
+            if rel.as_os_str().is_empty() && keep.iter().any(|k| entry.file_name() == *k) {
+                continue;
+            }
+            let ty = entry.file_type().expect("file type");
+            if ty.is_dir() && wanted.iter().any(|w| w.starts_with(&r)) {
+                prune(root, &r, wanted, keep);
+            } else if ty.is_dir() {
+                std::fs::remove_dir_all(entry.path()).expect("rm -r");
+            } else if !wanted.contains(&r) {
+                std::fs::remove_file(entry.path()).expect("rm");
+            }
+        }
+    }
+    prune(dir, Path::new(""), &wanted, keep);
+    for (src, rel) in files {
+        let dst = dir.join(rel);
+        let bytes = std::fs::read(src).unwrap_or_else(|e| panic!("read {}: {e}", src.display()));
+        if std::fs::read(&dst).is_ok_and(|old| old == bytes) {
+            continue;
+        }
+        std::fs::create_dir_all(dst.parent().expect("parent")).expect("mkdir -p");
+        let _ = std::fs::remove_file(&dst);
+        std::fs::copy(src, &dst).unwrap_or_else(|e| panic!("copy {}: {e}", src.display()));
+    }
+}
+
+/// Every file under `dir` (recursively, symlinks not followed), as pairs of
+/// the file and its path relative to `dir`, sorted; directories named in
+/// `skip` are left out at any depth.
+pub fn files_under(dir: &Path, skip: &[&str]) -> Vec<(PathBuf, PathBuf)> {
+    fn walk(root: &Path, rel: &Path, skip: &[&str], out: &mut Vec<(PathBuf, PathBuf)>) {
+        for entry in std::fs::read_dir(root.join(rel))
+            .expect("read_dir")
+            .flatten()
+        {
+            let r = rel.join(entry.file_name());
+            let ty = entry.file_type().expect("file type");
+            if ty.is_dir() {
+                if !skip.iter().any(|s| entry.file_name() == *s) {
+                    walk(root, &r, skip, out);
+                }
+            } else if ty.is_file() {
+                out.push((entry.path(), r));
+            }
+        }
+    }
+    let mut out = Vec::new();
+    walk(dir, Path::new(""), skip, &mut out);
+    out.sort();
+    out
+}
