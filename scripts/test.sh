@@ -50,6 +50,18 @@ scripts=$(grep -rlE '^#!(/usr/bin/env |/bin/)(ba)?sh' --exclude-dir=target --exc
 shellcheck -x $scripts
 echo "$(echo "$scripts" | wc -l) scripts clean"
 
+step "cargo package (warnings are errors)"
+# Offline: the crates are already in the local registry.
+package=$(cargo package --allow-dirty --no-verify --offline 2>&1) || {
+    echo "$package" >&2
+    exit 1
+}
+if echo "$package" | grep -q '^warning'; then
+    echo "$package" >&2
+    exit 1
+fi
+echo "$package" | tail -1
+
 step "static release binary"
 cargo build --release --bins
 if readelf -lW target/release/liveness | grep -q 'INTERP'; then
