@@ -307,8 +307,23 @@ impl Staged {
         }
         for f in files {
             let name = f.file_name().expect("a file name");
-            std::fs::copy(f, tmp.path().join(name))
-                .unwrap_or_else(|e| panic!("copy {}: {e}", f.display()));
+            // Copied by `cp`, not from this process: a child that another
+            // test thread forks while this process holds the copy open for
+            // writing inherits that descriptor until it execs, and
+            // executing the copy meanwhile fails with ETXTBSY.
+            let out = Command::new("cp")
+                .arg("-p")
+                .arg(f)
+                .arg(tmp.path().join(name))
+                .stdin(Stdio::null())
+                .output()
+                .expect("run cp");
+            assert!(
+                out.status.success(),
+                "cp {}: {}",
+                f.display(),
+                String::from_utf8_lossy(&out.stderr)
+            );
         }
         Staged { tmp }
     }
