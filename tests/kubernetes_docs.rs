@@ -1,5 +1,5 @@
 //! The Kubernetes guide cannot drift from the CLI: every manifest in
-//! `doc/examples/` and every YAML block in `doc/kubernetes.md` and the README
+//! `doc/examples/` and every YAML block in the README and in every `doc/*.md`
 //! is parsed, and every `liveness` command it names — container commands,
 //! exec probes, preStop hooks — is parsed by the binary's own command-line
 //! parser; every `health.sh` probe is run against an empty run directory and
@@ -82,8 +82,16 @@ fn all_docs() -> Vec<Doc> {
         let text = std::fs::read_to_string(&f).unwrap();
         docs.extend(load(&f.display().to_string(), &text));
     }
-    for md in ["doc/kubernetes.md", "README.md"] {
-        for (i, block) in yaml_blocks(&repo(md)).iter().enumerate() {
+    let mut pages: Vec<PathBuf> = std::fs::read_dir(repo("doc"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "md"))
+        .collect();
+    pages.sort();
+    pages.insert(0, repo("README.md"));
+    for page in pages {
+        let md = page.strip_prefix(repo("")).unwrap().display().to_string();
+        for (i, block) in yaml_blocks(&page).iter().enumerate() {
             docs.extend(load(&format!("{md} block {}", i + 1), block));
         }
     }
