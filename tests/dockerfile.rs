@@ -12,7 +12,7 @@ mod common;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
-use common::{PATIENCE, Tree, repo};
+use common::{PATIENCE, repo};
 
 /// The build stage of a Dockerfile: its `WORKDIR`, its `COPY` lines
 /// (sources, destination) and its `RUN` commands, continuation lines
@@ -122,27 +122,12 @@ fn run_stage(stage: &Stage, dir: &Path) -> (i32, String) {
             .env("CARGO_NET_OFFLINE", "true")
             .env_remove("CARGO_TARGET_DIR")
             .env_remove("CARGO_BUILD_TARGET_DIR")
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped());
-        let mut tree = Tree::spawn(&mut cmd);
-        let out = tree.child.stdout.take().unwrap();
-        let err = tree.child.stderr.take().unwrap();
-        let out = std::thread::spawn(move || std::io::read_to_string(out).unwrap_or_default());
-        let err = std::thread::spawn(move || std::io::read_to_string(err).unwrap_or_default());
+            .stdin(Stdio::null());
         // A release build with LTO on a busy 2-core machine: minutes, not
         // hours.
-        let status = tree.wait_timeout(PATIENCE * 45);
-        drop(tree);
-        let text = format!(
-            "$ {run}\n{}{}",
-            out.join().unwrap_or_default(),
-            err.join().unwrap_or_default()
-        );
-        match status {
-            Some(st) if st.success() => {}
-            Some(st) => return (st.code().unwrap_or(-1), text),
-            None => return (-1, format!("{text}\n(timed out)")),
+        let r = common::run_to_end(&mut cmd, PATIENCE * 45);
+        if r.code != 0 {
+            return (r.code, format!("$ {run}\n{}{}", r.stdout, r.stderr));
         }
     }
     (0, String::new())

@@ -18,7 +18,7 @@ mod common;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
-use common::{PATIENCE, Ran, Rundir, Tree, repo};
+use common::{PATIENCE, Ran, Rundir, repo};
 
 /// Info strings of the blocks that run, and the shell each runs under.
 const SHELLS: &[(&str, &str)] = &[("sh", "sh"), ("shell", "sh"), ("bash", "bash")];
@@ -126,18 +126,6 @@ fn shell_blocks(name: &str, text: &str) -> Result<Vec<Block>, String> {
     Ok(blocks)
 }
 
-/// README.md and every `doc/*.md`, found anew on every run.
-fn documents() -> Vec<PathBuf> {
-    let mut docs: Vec<PathBuf> = std::fs::read_dir(repo("doc"))
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.extension().is_some_and(|e| e == "md"))
-        .collect();
-    docs.sort();
-    docs.insert(0, repo("README.md"));
-    docs
-}
-
 fn relative(path: &Path) -> String {
     path.strip_prefix(repo(""))
         .unwrap_or(path)
@@ -186,36 +174,10 @@ fn run_block(block: &Block, cwd: &Path) -> Ran {
         .env_remove("NOTIFY_SOCKET")
         .env_remove("CARGO_TARGET_DIR")
         .env_remove("CARGO_BUILD_TARGET_DIR")
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
+        .stdin(Stdio::null());
     common::default_signals(&mut cmd);
-    let mut tree = Tree::spawn(&mut cmd);
-    let out = tree.child.stdout.take().unwrap();
-    let err = tree.child.stderr.take().unwrap();
-    let out = std::thread::spawn(move || std::io::read_to_string(out).unwrap_or_default());
-    let err = std::thread::spawn(move || std::io::read_to_string(err).unwrap_or_default());
     // A block may build the release binary on a busy machine.
-    let status = tree.wait_timeout(PATIENCE * 45);
-    // Whatever the block left running in the background dies with it, so
-    // its pipes close.
-    drop(tree);
-    let (stdout, mut stderr) = (out.join().unwrap(), err.join().unwrap());
-    let code = match status {
-        Some(st) => {
-            use std::os::unix::process::ExitStatusExt;
-            st.code().unwrap_or_else(|| 128 + st.signal().unwrap_or(0))
-        }
-        None => {
-            stderr.push_str("\n(timed out)");
-            -1
-        }
-    };
-    Ran {
-        code,
-        stdout,
-        stderr,
-    }
+    common::run_to_end(&mut cmd, PATIENCE * 45)
 }
 
 /// Runs every block of `docs` that is not marked; returns how many ran and
@@ -257,7 +219,7 @@ fn run_documents(
 /// and succeeds, or says why it cannot run.
 #[test]
 fn every_shell_block_in_the_docs_runs() {
-    let docs: Vec<(String, String)> = documents()
+    let docs: Vec<(String, String)> = common::markdown_documents()
         .iter()
         .map(|p| (relative(p), std::fs::read_to_string(p).unwrap()))
         .collect();
@@ -337,7 +299,7 @@ fn the_parser_refuses_blocks_that_would_escape() {
 #[test]
 fn every_rust_block_in_the_docs_is_a_doctest() {
     let lib = std::fs::read_to_string(repo("src/lib.rs")).unwrap();
-    for doc in documents() {
+    for doc in common::markdown_documents() {
         let text = std::fs::read_to_string(&doc).unwrap();
         if !text.lines().any(|l| l.trim_start().starts_with("```rust")) {
             continue;

@@ -82,14 +82,7 @@ fn all_docs() -> Vec<Doc> {
         let text = std::fs::read_to_string(&f).unwrap();
         docs.extend(load(&f.display().to_string(), &text));
     }
-    let mut pages: Vec<PathBuf> = std::fs::read_dir(repo("doc"))
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.extension().is_some_and(|e| e == "md"))
-        .collect();
-    pages.sort();
-    pages.insert(0, repo("README.md"));
-    for page in pages {
+    for page in common::markdown_documents() {
         let md = page.strip_prefix(repo("")).unwrap().display().to_string();
         for (i, block) in yaml_blocks(&page).iter().enumerate() {
             docs.extend(load(&format!("{md} block {}", i + 1), block));

@@ -467,3 +467,49 @@ pub fn files_under(dir: &Path, skip: &[&str]) -> Vec<(PathBuf, PathBuf)> {
     out.sort();
     out
 }
+
+/// Runs `cmd` to its end with stdout and stderr captured (read as they
+/// come, so a chatty child never blocks on a full pipe), in a process
+/// group of its own that is SIGKILLed when the leader exits or `timeout`
+/// passes — whatever it left in the background dies with it, so the pipes
+/// close. Exit code 128+N for a death by signal N, -1 on timeout (stderr
+/// then ends with "(timed out)"). Used by `tests/docs.rs` and
+/// `tests/dockerfile.rs`, whose children run cargo builds.
+pub fn run_to_end(cmd: &mut Command, timeout: Duration) -> Ran {
+    use std::os::unix::process::ExitStatusExt;
+    cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
+    let mut tree = Tree::spawn(cmd);
+    let out = tree.child.stdout.take().expect("stdout");
+    let err = tree.child.stderr.take().expect("stderr");
+    let out = std::thread::spawn(move || std::io::read_to_string(out).unwrap_or_default());
+    let err = std::thread::spawn(move || std::io::read_to_string(err).unwrap_or_default());
+    let status = tree.wait_timeout(timeout);
+    drop(tree);
+    let stdout = out.join().unwrap_or_default();
+    let mut stderr = err.join().unwrap_or_default();
+    let code = match status {
+        Some(st) => st.code().unwrap_or_else(|| 128 + st.signal().unwrap_or(0)),
+        None => {
+            stderr.push_str("\n(timed out)");
+            -1
+        }
+    };
+    Ran {
+        code,
+        stdout,
+        stderr,
+    }
+}
+
+/// `README.md` and every `doc/*.md`, sorted, found anew on every call: the
+/// pages whose examples the documentation tests check.
+pub fn markdown_documents() -> Vec<PathBuf> {
+    let mut docs: Vec<PathBuf> = std::fs::read_dir(repo("doc"))
+        .expect("doc/")
+        .map(|e| e.expect("doc/ entry").path())
+        .filter(|p| p.extension().is_some_and(|e| e == "md"))
+        .collect();
+    docs.sort();
+    docs.insert(0, repo("README.md"));
+    docs
+}
