@@ -527,7 +527,7 @@ fn the_port_comes_from_liveness_http_port() {
 }
 
 /// `/health` is `liveness status --json` of the run directory, plus each
-/// served unit that has no state there (as `doc/http.md` says): with only
+/// served unit that has no state there (as `doc/http-endpoints.md` says): with only
 /// units that have state the two bodies are equal; a served unit without
 /// state is appended (verdict "no state") and makes the answer 503.
 #[test]
