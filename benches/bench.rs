@@ -223,6 +223,7 @@ fn compare(title: &str, cmds: &[Cmd], env: &[(&str, &OsStr)], runs: usize) -> Ve
     );
     let base = &samples[0];
     let mut ratios = Vec::new();
+    let mut uncounted = false;
     for (c, s) in cmds.iter().zip(&samples) {
         let (wall, w10, w90) = spread(s.iter().map(|x| x.wall.as_secs_f64() * 1e6).collect());
         let per_round: Vec<f64> = s
@@ -233,6 +234,8 @@ fn compare(title: &str, cmds: &[Cmd], env: &[(&str, &OsStr)], runs: usize) -> Ve
         let (ratio, r10, r90) = spread(per_round);
         let (cpu, _, _) = spread(s.iter().map(|x| x.cpu.as_secs_f64() * 1e6).collect());
         let (rss, _, _) = spread(s.iter().map(|x| x.maxrss_kib as f64).collect());
+        let procs = processes(&c.argv, env);
+        uncounted |= procs.is_none();
         println!(
             "  {:<34} {:>7.0} µs ({:>4.0}-{:<4.0}) {:>5.2}x ({:.2}-{:.2}) {:>7.0} µs {:>6.0} KiB {:>6}",
             c.name,
@@ -244,9 +247,21 @@ fn compare(title: &str, cmds: &[Cmd], env: &[(&str, &OsStr)], runs: usize) -> Ve
             r90,
             cpu,
             rss,
-            processes(&c.argv, env).map_or("?".into(), |n| n.to_string()),
+            procs.map_or("?".into(), |n| n.to_string()),
         );
         ratios.push(ratio);
+    }
+    if uncounted {
+        // Say why, as the supervisor section does for a missing tini.
+        match which("strace") {
+            None => println!(
+                "  (procs ?: strace is not installed; it counts the processes each command \
+                 creates: apt-get install strace)"
+            ),
+            Some(_) => println!(
+                "  (procs ?: strace could not trace the command here; ptrace may be forbidden)"
+            ),
+        }
     }
     ratios
 }

@@ -135,7 +135,15 @@ fn add_hook(
         say(&format!("hook:{label}:end"));
         match outcome.as_str() {
             "fail" => Err(format!("{label} could not flush").into()),
-            "panic" => panic!("{label} blew up"),
+            "panic" => {
+                // Said first, so that the panic message that follows on
+                // stderr reads as the test's doing, not as a failure.
+                eprintln!(
+                    "shutdown_demo: hook {label} panics now, as asked (--hook {label}:...:panic); \
+                     the panic message below is expected"
+                );
+                panic!("{label} blew up")
+            }
             _ => Ok(()),
         }
     };

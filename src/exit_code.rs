@@ -1,5 +1,5 @@
-//! The binary's exit codes: one table for every command, documented in the
-//! README and in `--help`, and shared with `scripts/health.sh`.
+//! The binary's exit codes: one table for every command, documented in
+//! `doc/exit-codes.md` and in `--help`, and shared with `scripts/health.sh`.
 
 use liveness::{ErrorKind, Verdict};
 

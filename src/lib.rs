@@ -144,6 +144,12 @@
 #[doc = include_str!("../README.md")]
 struct ReadmeDoctests;
 
+/// The Rust examples of `doc/shutdown.md`, as doctests (`tests/docs.rs`
+/// checks that every page with Rust blocks is included here).
+#[cfg(doctest)]
+#[doc = include_str!("../doc/shutdown.md")]
+struct ShutdownDoctests;
+
 mod atomic;
 mod check;
 mod claim;

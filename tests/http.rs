@@ -1,3 +1,7 @@
+// Without the `http` feature there is no `liveness serve` to test; a
+// `[[test]] required-features` entry would do the same, but it makes cargo
+// require this file to build the binary alone (doc/examples/Dockerfile).
+#![cfg(feature = "http")]
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 //! `liveness serve`: status codes and bodies for every verdict (the same as
 //! `liveness probe`), HEAD, 404/405, malformed and slow clients, 1,000
@@ -520,4 +524,47 @@ fn a_low_open_file_limit_lowers_the_cap_and_probes_are_answered() {
     // 72 connections, plus stdio, the listener, its reserve, the wake-up
     // pair and a few state files.
     assert!((72..=72 + 16).contains(&fds), "{fds} descriptors");
+}
+
+/// `/health` is `liveness status --json` of the run directory, plus each
+/// served unit that has no state there (as `doc/http-endpoints.md` says): with only
+/// units that have state the two bodies are equal; a served unit without
+/// state is appended (verdict "no state") and makes the answer 503.
+#[test]
+fn health_is_status_json_plus_served_units_without_state() {
+    let rundir = Rundir::new();
+    let h = Health::builder()
+        .unit("a")
+        .rundir(rundir.path())
+        .build()
+        .unwrap();
+    h.load().unwrap();
+    h.set(0).unwrap();
+    let status = rundir.liveness(
+        "a",
+        &[
+            "status",
+            "--json",
+            "--rundir",
+            rundir.path().to_str().unwrap(),
+        ],
+    );
+    assert_eq!(status.code, 0, "{}", status.stderr);
+    let status: serde_json::Value = serde_json::from_str(&status.stdout).unwrap();
+
+    let served = Served::start(&rundir, &["--unit", "a"]);
+    let a = get(served.addr, "/health");
+    assert_eq!(a.status, 200, "{a:?}");
+    let body: serde_json::Value = serde_json::from_str(&a.body).unwrap();
+    assert_eq!(body, status, "only units with state: the same JSON");
+
+    let served = Served::start(&rundir, &["--unit", "a", "--unit", "ghost"]);
+    let a = get(served.addr, "/health");
+    assert_eq!(a.status, 503, "the served unit ghost is not live: {a:?}");
+    let body: serde_json::Value = serde_json::from_str(&a.body).unwrap();
+    let body = body.as_array().unwrap();
+    let (ghost, rest) = body.split_last().unwrap();
+    assert_eq!(rest, status.as_array().unwrap().as_slice(), "{body:?}");
+    assert_eq!(ghost["unit"], "ghost");
+    assert_eq!(ghost["verdict"], "no state");
 }

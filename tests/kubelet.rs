@@ -529,11 +529,10 @@ fn first_child(pid: u32) -> Option<u32> {
 /// that does not reap (the negative control), one zombie per probe does.
 #[test]
 fn pid1_reaps_what_exec_probes_leave_behind() {
-    if !common::require(
-        common::is_root() && common::have("unshare") && common::have("nsenter"),
-        "pid1_reaps_what_exec_probes_leave_behind",
-        "root, unshare and nsenter",
-    ) {
+    let test = "pid1_reaps_what_exec_probes_leave_behind";
+    if !common::require(common::have("nsenter"), test, "nsenter")
+        || !common::require_unshare(test, &["--pid", "--fork", "--mount-proc"])
+    {
         return;
     }
     let service = example("service").into_os_string().into_string().unwrap();
@@ -587,10 +586,15 @@ fn pid1_reaps_what_exec_probes_leave_behind() {
         let pod = Kubelet::start(spec);
         let unshare_pid = pod.pid().unwrap();
         let mut init = None;
-        assert!(common::wait_until(PATIENCE, || {
-            init = first_child(unshare_pid);
-            init.is_some()
-        }));
+        assert!(
+            common::wait_until(PATIENCE, || {
+                init = first_child(unshare_pid);
+                init.is_some()
+            }),
+            "unshare (pid {unshare_pid}) never started its PID 1 (its stderr is above); \
+             events:\n{}",
+            pod.dump()
+        );
         let init = init.unwrap();
         pod.wait_for("20 passing liveness probes", PATIENCE, |ev| {
             ev.iter()
@@ -724,7 +728,7 @@ fn sigterm_drains_with_probes_answering() {
         "{}",
         pod.dump()
     );
-    assert!(!restarted(&ev));
+    assert!(!restarted(&ev), "restarted while draining:\n{}", pod.dump());
     assert_eq!(
         ev[exited],
         Event::Exited {

@@ -1,5 +1,5 @@
 //! The Kubernetes guide cannot drift from the CLI: every manifest in
-//! `doc/examples/` and every YAML block in `doc/kubernetes.md` and the README
+//! `doc/examples/` and every YAML block in the README and in every `doc/*.md`
 //! is parsed, and every `liveness` command it names — container commands,
 //! exec probes, preStop hooks — is parsed by the binary's own command-line
 //! parser; every `health.sh` probe is run against an empty run directory and
@@ -82,8 +82,9 @@ fn all_docs() -> Vec<Doc> {
         let text = std::fs::read_to_string(&f).unwrap();
         docs.extend(load(&f.display().to_string(), &text));
     }
-    for md in ["doc/kubernetes.md", "README.md"] {
-        for (i, block) in yaml_blocks(&repo(md)).iter().enumerate() {
+    for page in common::markdown_documents() {
+        let md = page.strip_prefix(repo("")).unwrap().display().to_string();
+        for (i, block) in yaml_blocks(&page).iter().enumerate() {
             docs.extend(load(&format!("{md} block {}", i + 1), block));
         }
     }

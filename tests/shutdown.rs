@@ -37,6 +37,8 @@ impl Demo {
         for (k, v) in env {
             cmd.env(k, v);
         }
+        // The signal tests must not inherit INT or QUIT ignored.
+        common::default_signals(&mut cmd);
         let mut tree = Tree::spawn(&mut cmd);
         let out = tree.child.stdout.take().unwrap();
         let lines = Arc::new(Mutex::new(Vec::new()));

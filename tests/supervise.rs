@@ -11,7 +11,7 @@ use std::io::{BufRead, BufReader, Write};
 use std::process::{ChildStdin, Command, Stdio};
 use std::sync::{Arc, Mutex};
 
-use common::{PATIENCE, Ran, Rundir, Tree, bin, example, is_root, require, wait_until};
+use common::{PATIENCE, Ran, Rundir, Tree, bin, example, wait_until};
 use nix::sys::signal::Signal;
 
 /// A `liveness run` in progress, its stdout collected line by line.
@@ -33,6 +33,8 @@ impl Running {
         c.stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
+        // The signal tests must not inherit INT or QUIT ignored.
+        common::default_signals(&mut c);
         let mut tree = Tree::spawn(&mut c);
         let lines = Arc::new(Mutex::new(Vec::new()));
         let stderr = Arc::new(Mutex::new(String::new()));
@@ -454,10 +456,9 @@ fn orphans_are_reparented_to_the_supervisor() {
 /// it exits with the child's status and leaves nothing running.
 #[test]
 fn pid_1_without_its_own_proc_leaves_nothing_running() {
-    if !require(
-        is_root() && common::have("unshare"),
+    if !common::require_unshare(
         "pid_1_without_its_own_proc_leaves_nothing_running",
-        "root and unshare",
+        &["--pid", "--fork"],
     ) {
         return;
     }
@@ -493,10 +494,9 @@ fn pid_1_without_its_own_proc_leaves_nothing_running() {
 /// PID 1 itself (which reaps nothing) leaves zombies.
 #[test]
 fn reaps_zombies_as_pid_1() {
-    if !require(
-        is_root() && common::have("unshare"),
+    if !common::require_unshare(
         "reaps_zombies_as_pid_1",
-        "root and unshare",
+        &["--pid", "--fork", "--mount-proc"],
     ) {
         return;
     }
@@ -511,9 +511,10 @@ fn reaps_zombies_as_pid_1() {
         .output()
         .unwrap();
     let text = String::from_utf8_lossy(&out.stdout);
-    assert!(text.contains("orphaned 1000"), "{text}");
-    assert!(text.contains("zombies 0\n"), "{text}");
-    assert_eq!(out.status.code(), Some(0));
+    let why = common::describe(&out);
+    assert!(text.contains("orphaned 1000"), "{why}");
+    assert!(text.contains("zombies 0\n"), "{why}");
+    assert_eq!(out.status.code(), Some(0), "{why}");
 
     let out = Command::new("unshare")
         .args([
@@ -531,7 +532,7 @@ fn reaps_zombies_as_pid_1() {
     let zombies: usize = text
         .lines()
         .find_map(|l| l.strip_prefix("zombies "))
-        .expect("zombie count")
+        .unwrap_or_else(|| panic!("no zombie count: {}", common::describe(&out)))
         .parse()
         .unwrap();
     assert!(zombies > 0, "control without reaping: {text}");

@@ -644,7 +644,11 @@ fn both_probes_judge_the_adversarial_table() {
 }
 
 /// A state file the probe may not read (mode 000, probe run as `nobody`) is
-/// corrupt, for both probes — never healthy, never a hang.
+/// corrupt, for both probes — never healthy, never a hang. Positive
+/// control: before the chmod, `nobody` gets the verdict "ok" from the same
+/// copies, so the 7 comes from the file's mode and nothing else. The
+/// binary and the script are copied where `nobody` can reach them: the
+/// checkout may be under a 0700 home directory.
 #[test]
 fn unreadable_state_is_corrupt_for_another_user() {
     let test = "unreadable_state_is_corrupt_for_another_user";
@@ -656,12 +660,14 @@ fn unreadable_state_is_corrupt_for_another_user() {
         return;
     }
     let shells = common::shells(test);
+    let staged = common::Staged::new(&[&common::bin(), &common::repo("scripts/health.sh")]);
+    let probe = staged.path("liveness");
+    let script = staged.path("health.sh");
     for file in ["pid", "error", "heartbeat"] {
         let f = Fixture::new(Base::Library);
         if file == "heartbeat" {
             f.write("heartbeat", format!("30 {}\n", boottime_ms()).as_bytes());
         }
-        std::fs::set_permissions(f.path(file), std::fs::Permissions::from_mode(0o000)).unwrap();
         let as_nobody = |program: &Path, args: &[&str]| -> Ran {
             let mut cmd = f.rd.command(
                 U,
@@ -671,13 +677,35 @@ fn unreadable_state_is_corrupt_for_another_user() {
             cmd.arg(program).args(args);
             cmd.output().unwrap().into()
         };
-        let rust = as_nobody(&common::bin(), &["probe"]);
+        let shell_args = |s: &Shell| -> Vec<String> {
+            let mut args: Vec<String> = s.argv[1..].iter().map(|a| (*a).to_owned()).collect();
+            args.push(script.to_str().unwrap().to_owned());
+            args
+        };
+        let readable = as_nobody(&probe, &["probe"]);
+        assert_eq!(
+            readable.code, 0,
+            "control, {file} readable: {}",
+            readable.stderr
+        );
+        for s in &shells {
+            let args = shell_args(s);
+            let args: Vec<&str> = args.iter().map(String::as_str).collect();
+            let r = as_nobody(Path::new(s.argv[0]), &args);
+            assert_eq!(
+                r.code, 0,
+                "control, {file} readable, under {}: {}",
+                s.name, r.stderr
+            );
+        }
+
+        std::fs::set_permissions(f.path(file), std::fs::Permissions::from_mode(0o000)).unwrap();
+        let rust = as_nobody(&probe, &["probe"]);
         assert_eq!(rust.code, 7, "{file}: {}", rust.stderr);
         assert!(rust.stderr.contains("unreadable"), "{}", rust.stderr);
         for s in &shells {
-            let mut args: Vec<&str> = s.argv[1..].to_vec();
-            let script = common::repo("scripts/health.sh");
-            args.push(script.to_str().unwrap());
+            let args = shell_args(s);
+            let args: Vec<&str> = args.iter().map(String::as_str).collect();
             let r = as_nobody(Path::new(s.argv[0]), &args);
             assert_eq!(r.code, 7, "{file} under {}: {}", s.name, r.stderr);
             assert_eq!(r.stderr, rust.stderr, "{file} under {}", s.name);

@@ -331,6 +331,9 @@ fn start_incarnation(shared: &Arc<Shared>, n: u32) {
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
         .process_group(0);
+    // A container starts with default signal dispositions, whatever the
+    // test runner inherited.
+    crate::common::default_signals(&mut cmd);
     let mut child = cmd.spawn().expect("start the container");
     let pid = child.id();
     record(&shared.log, Event::Started { n, pid });

@@ -290,3 +290,243 @@ pub fn without_age(line: &str) -> String {
         _ => line.to_owned(),
     }
 }
+
+/// Copies of files that a test runs as another user (`setpriv`, uid 65534),
+/// in a fresh directory that every user can reach: the checkout and its
+/// `target/` may sit under a 0700 home directory (`/root`, or any home made
+/// by Debian's `adduser`) that the other user cannot enter. Removed on drop.
+/// Used by `tests/adversarial/` for `liveness probe` and `health.sh` run as
+/// `nobody`.
+pub struct Staged {
+    tmp: tempfile::TempDir,
+}
+
+impl Staged {
+    /// Copies each file (keeping its mode and file name) into a new
+    /// directory of mode 0755 under the temporary directory; panics, naming
+    /// the directory, when another user could not reach it.
+    pub fn new(files: &[&Path]) -> Staged {
+        use std::os::unix::fs::PermissionsExt;
+        let tmp = tempfile::Builder::new()
+            .prefix("liveness-staged-")
+            .tempdir()
+            .expect("tempdir");
+        std::fs::set_permissions(tmp.path(), std::fs::Permissions::from_mode(0o755))
+            .expect("chmod 0755");
+        for dir in tmp.path().ancestors() {
+            let mode = std::fs::metadata(dir).expect("stat").permissions().mode();
+            assert!(
+                mode & 0o001 != 0,
+                "{} (mode {mode:o}) cannot be entered by other users: set TMPDIR to a \
+                 directory they can reach",
+                dir.display()
+            );
+        }
+        for f in files {
+            let name = f.file_name().expect("a file name");
+            // Copied by `cp`, not from this process: a child that another
+            // test thread forks while this process holds the copy open for
+            // writing inherits that descriptor until it execs, and
+            // executing the copy meanwhile fails with ETXTBSY.
+            let out = Command::new("cp")
+                .arg("-p")
+                .arg(f)
+                .arg(tmp.path().join(name))
+                .stdin(Stdio::null())
+                .output()
+                .expect("run cp");
+            assert!(
+                out.status.success(),
+                "cp {}: {}",
+                f.display(),
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        Staged { tmp }
+    }
+
+    /// The copy of the file called `name`.
+    pub fn path(&self, name: &str) -> PathBuf {
+        self.tmp.path().join(name)
+    }
+}
+
+/// Makes `cmd`'s child start with the default action for SIGINT and
+/// SIGQUIT and with no signal blocked, whatever this test process
+/// inherited: a shell starts background jobs (`scripts/test.sh &`) with
+/// both signals ignored, a disposition every child would inherit, and a
+/// test that sends them would then see them ignored. Used by the tests
+/// that signal what they start (`tests/supervise.rs`, `tests/shutdown.rs`).
+pub fn default_signals(cmd: &mut Command) -> &mut Command {
+    use nix::sys::signal::{SigHandler, SigSet, SigmaskHow, Signal, sigprocmask};
+    use std::os::unix::process::CommandExt;
+    fn reset() -> std::io::Result<()> {
+        for sig in [Signal::SIGINT, Signal::SIGQUIT] {
+            // SAFETY: SIG_DFL installs no handler, so no Rust code can run
+            // in signal context.
+            unsafe { nix::sys::signal::signal(sig, SigHandler::SigDfl) }?;
+        }
+        sigprocmask(SigmaskHow::SIG_SETMASK, Some(&SigSet::empty()), None)?;
+        Ok(())
+    }
+    // SAFETY: `reset` runs in the forked child before exec, where only
+    // async-signal-safe calls are allowed: it calls sigaction(2) and
+    // sigprocmask(2), which are, allocates nothing and takes no lock.
+    unsafe { cmd.pre_exec(reset) }
+}
+
+/// Whether this machine lets the test run `unshare ARGS...` (root, the
+/// tool, and the kernel and container allowing the namespaces), for the
+/// tests that start a process as PID 1 of a new PID namespace. Tries
+/// `unshare ARGS... true` first; when it fails, the test is skipped loudly
+/// (failed in CI) with unshare's exit status and its own words, instead of
+/// failing later on a bare timeout. Used by `tests/supervise.rs` and
+/// `tests/kubelet.rs`.
+#[must_use]
+pub fn require_unshare(test: &str, args: &[&str]) -> bool {
+    if !require(is_root() && have("unshare"), test, "root and unshare") {
+        return false;
+    }
+    let tried = Command::new("unshare")
+        .args(args)
+        .arg("true")
+        .stdin(Stdio::null())
+        .output();
+    let why = match tried {
+        Ok(out) if out.status.success() => return true,
+        Ok(out) => format!(
+            "exited {}: {}",
+            Ran::from(out.clone()).code,
+            String::from_utf8_lossy(&out.stderr).trim()
+        ),
+        Err(e) => format!("could not start: {e}"),
+    };
+    require(
+        false,
+        test,
+        &format!("a working `unshare {} true` (it {why})", args.join(" ")),
+    )
+}
+
+/// An `Output` as text for a failure message: exit status, stdout and
+/// stderr, each labelled.
+pub fn describe(out: &Output) -> String {
+    format!(
+        "{}\n--- stdout:\n{}--- stderr:\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
+/// Makes `dir` hold exactly `files` (pairs of a source file and its path
+/// under `dir`), besides the entries named in `keep` (e.g. a build's
+/// `target`): copies a file only when its bytes differ, so unchanged files
+/// keep their modification time and a cargo build there stays incremental
+/// from one run to the next; removes every other file and directory.
+/// Used by `tests/dockerfile.rs` and `tests/docs.rs`.
+pub fn mirror(dir: &Path, files: &[(PathBuf, PathBuf)], keep: &[&str]) {
+    use std::collections::BTreeSet;
+    std::fs::create_dir_all(dir).expect("mkdir");
+    let wanted: BTreeSet<PathBuf> = files.iter().map(|(_, rel)| rel.clone()).collect();
+    fn prune(root: &Path, rel: &Path, wanted: &BTreeSet<PathBuf>, keep: &[&str]) {
+        let here = root.join(rel);
+        for entry in std::fs::read_dir(&here).expect("read_dir").flatten() {
+            let r = rel.join(entry.file_name());
+            if rel.as_os_str().is_empty() && keep.iter().any(|k| entry.file_name() == *k) {
+                continue;
+            }
+            let ty = entry.file_type().expect("file type");
+            if ty.is_dir() && wanted.iter().any(|w| w.starts_with(&r)) {
+                prune(root, &r, wanted, keep);
+            } else if ty.is_dir() {
+                std::fs::remove_dir_all(entry.path()).expect("rm -r");
+            } else if !wanted.contains(&r) {
+                std::fs::remove_file(entry.path()).expect("rm");
+            }
+        }
+    }
+    prune(dir, Path::new(""), &wanted, keep);
+    for (src, rel) in files {
+        let dst = dir.join(rel);
+        let bytes = std::fs::read(src).unwrap_or_else(|e| panic!("read {}: {e}", src.display()));
+        if std::fs::read(&dst).is_ok_and(|old| old == bytes) {
+            continue;
+        }
+        std::fs::create_dir_all(dst.parent().expect("parent")).expect("mkdir -p");
+        let _ = std::fs::remove_file(&dst);
+        std::fs::copy(src, &dst).unwrap_or_else(|e| panic!("copy {}: {e}", src.display()));
+    }
+}
+
+/// Every file under `dir` (recursively, symlinks not followed), as pairs of
+/// the file and its path relative to `dir`, sorted; directories named in
+/// `skip` are left out at any depth.
+pub fn files_under(dir: &Path, skip: &[&str]) -> Vec<(PathBuf, PathBuf)> {
+    fn walk(root: &Path, rel: &Path, skip: &[&str], out: &mut Vec<(PathBuf, PathBuf)>) {
+        for entry in std::fs::read_dir(root.join(rel))
+            .expect("read_dir")
+            .flatten()
+        {
+            let r = rel.join(entry.file_name());
+            let ty = entry.file_type().expect("file type");
+            if ty.is_dir() {
+                if !skip.iter().any(|s| entry.file_name() == *s) {
+                    walk(root, &r, skip, out);
+                }
+            } else if ty.is_file() {
+                out.push((entry.path(), r));
+            }
+        }
+    }
+    let mut out = Vec::new();
+    walk(dir, Path::new(""), skip, &mut out);
+    out.sort();
+    out
+}
+
+/// Runs `cmd` to its end with stdout and stderr captured (read as they
+/// come, so a chatty child never blocks on a full pipe), in a process
+/// group of its own that is SIGKILLed when the leader exits or `timeout`
+/// passes — whatever it left in the background dies with it, so the pipes
+/// close. Exit code 128+N for a death by signal N, -1 on timeout (stderr
+/// then ends with "(timed out)"). Used by `tests/docs.rs` and
+/// `tests/dockerfile.rs`, whose children run cargo builds.
+pub fn run_to_end(cmd: &mut Command, timeout: Duration) -> Ran {
+    use std::os::unix::process::ExitStatusExt;
+    cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
+    let mut tree = Tree::spawn(cmd);
+    let out = tree.child.stdout.take().expect("stdout");
+    let err = tree.child.stderr.take().expect("stderr");
+    let out = std::thread::spawn(move || std::io::read_to_string(out).unwrap_or_default());
+    let err = std::thread::spawn(move || std::io::read_to_string(err).unwrap_or_default());
+    let status = tree.wait_timeout(timeout);
+    drop(tree);
+    let stdout = out.join().unwrap_or_default();
+    let mut stderr = err.join().unwrap_or_default();
+    let code = match status {
+        Some(st) => st.code().unwrap_or_else(|| 128 + st.signal().unwrap_or(0)),
+        None => {
+            stderr.push_str("\n(timed out)");
+            -1
+        }
+    };
+    Ran {
+        code,
+        stdout,
+        stderr,
+    }
+}
+
+/// `README.md` and every `doc/*.md`, sorted, found anew on every call: the
+/// pages whose examples the documentation tests check.
+pub fn markdown_documents() -> Vec<PathBuf> {
+    let mut docs: Vec<PathBuf> = std::fs::read_dir(repo("doc"))
+        .expect("doc/")
+        .map(|e| e.expect("doc/ entry").path())
+        .filter(|p| p.extension().is_some_and(|e| e == "md"))
+        .collect();
+    docs.sort();
+    docs.insert(0, repo("README.md"));
+    docs
+}
