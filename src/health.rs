@@ -18,6 +18,7 @@ use crate::proc;
 use crate::read;
 use crate::shutdown::{Shutdown, ShutdownPlan};
 use crate::sys;
+use crate::trust;
 use crate::unit::Unit;
 
 /// Builds a [`Health`] handle: which unit, which checks, which heartbeat.
@@ -513,6 +514,12 @@ impl Health {
                 starttime: proc::own_starttime()
                     .map_err(|e| Error::io(std::path::Path::new("/proc/self/stat"), e))?,
             }),
+            Some(pid) if !proc::proc_is_ours() => Err(Error::new(
+                ErrorKind::Io,
+                format!("pid {pid}"),
+                "cannot be verified: /proc is not this PID namespace's",
+            )
+            .with_pid(pid)),
             Some(pid) => match proc::starttime_of(pid) {
                 Ok(Some(starttime)) => Ok(Target { pid, starttime }),
                 Ok(None) => Err(Error::new(
@@ -593,6 +600,7 @@ impl Health {
             }
         };
         let fd = dir.as_fd();
+        trust::writer_dir(&self.unit, fd)?;
         if read::owner(fd).map_err(corrupt)?.is_none() {
             return Err(not_loaded());
         }
@@ -1092,32 +1100,20 @@ pub(crate) fn claim_unit(unit: &Unit, target: Target) -> Result<(OwnedFd, Claim,
     Ok((dir, claim, key))
 }
 
-/// Creates the run directory (0755) and the unit directory (0755) as needed,
-/// and opens the unit directory without following a symlink.
+/// Creates the run directory, its missing parents and the unit directory
+/// as needed (each 0755 whatever the umask), opens the unit directory
+/// without following a symlink, and checks that it is ours to write
+/// ([`trust::writer_dir`]).
 pub(crate) fn open_unit_dir(unit: &Unit) -> Result<OwnedFd> {
-    use std::os::unix::fs::DirBuilderExt;
     let rundir = unit.rundir();
-    if let Err(e) = std::fs::DirBuilder::new()
-        .recursive(true)
-        .mode(sys::DIR_MODE)
-        .create(rundir)
-    {
-        return Err(Error::io(rundir, e));
-    }
-    let parent = sys::open_dir(rundir)
-        .or_else(|e| match e.raw_os_error() {
-            // The run directory itself may be a symlink (/var/run -> /run):
-            // it is configuration, not state.
-            Some(nix::libc::ELOOP) => std::fs::File::open(rundir).map(OwnedFd::from),
-            _ => Err(e),
-        })
-        .map_err(|e| Error::io(rundir, e))?;
-    match sys::mkdir_at(parent.as_fd(), unit.name()) {
-        Ok(()) => {}
-        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
-        Err(e) => return Err(Error::io(&unit.dir(), e)),
-    }
-    sys::open_dir_at(parent.as_fd(), unit.name()).map_err(|e| match e.raw_os_error() {
+    trust::create_dirs(rundir).map_err(|e| Error::io(rundir, e))?;
+    let parent = trust::open_configured_dir(rundir).map_err(|e| Error::io(rundir, e))?;
+    let dir = match sys::create_dir_at(parent.as_fd(), unit.name()) {
+        Ok(Some(fd)) => Ok(fd),
+        Ok(None) => sys::open_dir_at(parent.as_fd(), unit.name()),
+        Err(e) => Err(e),
+    };
+    let dir = dir.map_err(|e| match e.raw_os_error() {
         // O_DIRECTORY|O_NOFOLLOW on a symlink fails with ENOTDIR or ELOOP.
         Some(nix::libc::ELOOP | nix::libc::ENOTDIR) => {
             let symlink =
@@ -1133,7 +1129,9 @@ pub(crate) fn open_unit_dir(unit: &Unit) -> Result<OwnedFd> {
             )
         }
         _ => Error::io(&unit.dir(), e),
-    })
+    })?;
+    trust::writer_dir(unit, dir.as_fd())?;
+    Ok(dir)
 }
 
 /// Maps an I/O error on the unit's file `name` to an [`Error`] naming it.

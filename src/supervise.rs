@@ -847,24 +847,11 @@ impl Run<'_> {
     }
 }
 
-/// The first death dependency that has died, and how.
+/// The first death dependency that has died, and how (see
+/// [`watch::death`]).
 fn dead_dep(deps: &[Unit]) -> Option<(String, String)> {
-    for u in deps {
-        if let Ok(Some(t)) = Tombstone::read(u)
-            && t.died.is_some()
-        {
-            let how = match t.signal {
-                Some(n) => format!("killed by {}", sys::signal_name(n)),
-                None => format!("exited with code {}", t.exit_code.unwrap_or(0)),
-            };
-            return Some((u.name().to_owned(), how));
-        }
-        let r = crate::probe::Probe::new(crate::probe::Mode::Startup).check(u);
-        if r.verdict == crate::probe::Verdict::OwnerGone {
-            return Some((u.name().to_owned(), format!("owner gone: {}", r.reason)));
-        }
-    }
-    None
+    deps.iter()
+        .find_map(|u| watch::death(u).map(|how| (u.name().to_owned(), how)))
 }
 
 /// Writes `text` (cut at 4096 bytes, on a character boundary) to `path`.

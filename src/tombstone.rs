@@ -116,7 +116,6 @@ impl Tombstone {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn read(unit: &Unit) -> Result<Option<Tombstone>> {
-        let path = unit.file(format::TOMBSTONE).display().to_string();
         let dir = match read::open_unit(unit) {
             OpenUnit::Missing => return Ok(None),
             OpenUnit::Bad(why) => {
@@ -129,7 +128,16 @@ impl Tombstone {
             OpenUnit::Dir(fd) => fd,
         };
         use std::os::fd::AsFd;
-        let bytes = read::read_file(dir.as_fd(), format::TOMBSTONE, LIMIT)
+        Tombstone::read_at(unit, dir.as_fd())
+    }
+
+    /// [`Tombstone::read`] through the unit's directory, already open.
+    pub(crate) fn read_at(
+        unit: &Unit,
+        dir: std::os::fd::BorrowedFd<'_>,
+    ) -> Result<Option<Tombstone>> {
+        let path = unit.file(format::TOMBSTONE).display().to_string();
+        let bytes = read::read_file(dir, format::TOMBSTONE, LIMIT)
             .map_err(|bad| Error::new(ErrorKind::Corrupt, path.clone(), bad.why.to_string()))?;
         match bytes {
             None => Ok(None),
