@@ -567,8 +567,8 @@ often than that, or probes report the unit stale.
 Usage: liveness set CODE [-m|--message MESSAGE] [-u UNIT] [-r DIR]
 
 Sets the unit's error code (0 = healthy, up to 2147483647) and the one-line
-message that explains it (an empty or absent message clears it). An unchanged
-value is not rewritten. Exit 3 when the unit is not loaded.
+message that explains it (an empty or absent message clears it). Exit 3 when
+the unit is not loaded.
 "
         }
         "ready" => {

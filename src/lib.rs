@@ -72,9 +72,16 @@
 //! - A second live owner (or one that cannot be verified) is refused and
 //!   named; the first owner's state is not touched. Bad input is refused
 //!   before anything is written.
-//! - A value that is already set is not written again, and
-//!   [`Health::beat`] is rate-limited internally, so both can be called in a
-//!   hot loop.
+//! - A call writes nothing only when a stat proves the file on disk is
+//!   still the inode this handle wrote (held open, unchanged since): what
+//!   another process wrote is overwritten by the next call, never hidden.
+//!   [`Health::beat`] is rate-limited internally, so it can be called in a
+//!   hot loop; an unchanged [`Health::set`] costs a stat or two.
+//! - A failed write of a worse state (a non-zero error, not ready, a shorter
+//!   heartbeat deadline) never leaves the better one visible: `error` is
+//!   removed instead, so the unit reads "starting"; when even that fails (a
+//!   read-only file system), the error says the previous state stays
+//!   visible.
 //!
 //! # Limitations
 //!
