@@ -14,6 +14,29 @@ use std::time::Duration;
 use common::{Rundir, Tree};
 use liveness::{ErrorKind, Health, Mode, Probe, Unit, Verdict};
 
+/// A handle on `unit` under `rd`, loaded by this process.
+fn loaded(rd: &Rundir, unit: &str) -> Health {
+    let h = Health::builder()
+        .unit(unit)
+        .rundir(rd.path())
+        .build()
+        .unwrap();
+    h.load().unwrap();
+    h
+}
+
+/// As [`loaded`], with a heartbeat deadline of `secs` seconds.
+fn loaded_beating(rd: &Rundir, unit: &str, secs: u64) -> Health {
+    let h = Health::builder()
+        .unit(unit)
+        .rundir(rd.path())
+        .heartbeat(Duration::from_secs(secs))
+        .build()
+        .unwrap();
+    h.load().unwrap();
+    h
+}
+
 fn snapshot(dir: &Path) -> Vec<(String, Vec<u8>, u64)> {
     let mut v: Vec<_> = std::fs::read_dir(dir)
         .unwrap()
@@ -99,12 +122,7 @@ fn a_second_owner_is_refused_and_the_first_untouched() {
 #[test]
 fn a_second_handle_in_the_same_process_is_refused() {
     let rd = Rundir::new();
-    let a = Health::builder()
-        .unit("one")
-        .rundir(rd.path())
-        .build()
-        .unwrap();
-    a.load().unwrap();
+    let a = loaded(&rd, "one");
     let b = Health::builder()
         .unit("one")
         .rundir(rd.path())
@@ -123,12 +141,7 @@ fn a_second_handle_in_the_same_process_is_refused() {
 fn a_supervised_process_attaches() {
     let rd = Rundir::new();
     // This process plays the supervisor: it claims the unit...
-    let sup = Health::builder()
-        .unit("app")
-        .rundir(rd.path())
-        .build()
-        .unwrap();
-    sup.load().unwrap();
+    let _sup = loaded(&rd, "app");
     // ...starts the child, and records it as the owner before it loads.
     let (mut tree, mut out) = spawn_writer(&rd, "app", "attach");
     let child = tree.child.id();
@@ -181,12 +194,7 @@ fn a_forked_child_does_not_reset_its_parents_unit() {
 #[test]
 fn drop_resets() {
     let rd = Rundir::new();
-    let h = Health::builder()
-        .unit("d")
-        .rundir(rd.path())
-        .build()
-        .unwrap();
-    h.load().unwrap();
+    let h = loaded(&rd, "d");
     h.set(0).unwrap();
     h.ready().unwrap();
     let unit = h.unit().clone();
@@ -207,13 +215,7 @@ fn drop_resets() {
 #[test]
 fn unchanged_values_do_not_touch_the_disk() {
     let rd = Rundir::new();
-    let h = Health::builder()
-        .unit("quiet")
-        .rundir(rd.path())
-        .heartbeat(Duration::from_secs(30))
-        .build()
-        .unwrap();
-    h.load().unwrap();
+    let h = loaded_beating(&rd, "quiet", 30);
     h.set_with_message(3, "db").unwrap();
     h.ready().unwrap();
     let ino = |f: &str| {
@@ -349,12 +351,7 @@ fn a_read_only_rundir_gives_a_clear_error_and_keeps_state() {
     }
     let rd = Rundir::new();
     let fs = Tmpfs::mount(rd.path(), "1m");
-    let h = Health::builder()
-        .unit("ro")
-        .rundir(rd.path())
-        .build()
-        .unwrap();
-    h.load().unwrap();
+    let h = loaded(&rd, "ro");
     h.set(0).unwrap();
     h.ready().unwrap();
     fs.remount("ro");
@@ -423,34 +420,21 @@ fn a_full_rundir_never_leaves_a_better_state_visible() {
         // Negative control: removing `ready` needs no space.
         Worse::new("not_ready()", 0, Health::not_ready, &["--ready"], 6, false),
     ];
-    for Worse {
-        name,
-        start,
-        call,
-        probe_args,
-        code,
-        falls_back,
-    } in table
-    {
+    for row in table {
+        let (name, falls_back) = (row.name, row.falls_back);
         let rd = Rundir::new();
         let _fs = Tmpfs::mount(rd.path(), "64k");
-        let h = Health::builder()
-            .unit("full")
-            .rundir(rd.path())
-            .heartbeat(Duration::from_secs(60))
-            .build()
-            .unwrap();
-        h.load().unwrap();
-        h.set(start).unwrap();
+        let h = loaded_beating(&rd, "full", 60);
+        h.set(row.start).unwrap();
         h.ready().unwrap();
         let filler = rd.path().join("filler");
         fill(&filler);
 
-        let result = call(&h);
+        let result = (row.call)(&h);
         let mut args = vec!["probe"];
-        args.extend_from_slice(probe_args);
+        args.extend_from_slice(row.probe_args);
         let probe = rd.liveness("full", &args);
-        assert_eq!(probe.code, code, "{name}: {}", probe.stderr);
+        assert_eq!(probe.code, row.code, "{name}: {}", probe.stderr);
         if name.starts_with("not_ready") {
             result.unwrap();
             continue;
@@ -571,12 +555,7 @@ fn fill(filler: &Path) {
 #[test]
 fn a_failed_message_write_still_writes_the_error() {
     let rd = Rundir::new();
-    let h = Health::builder()
-        .unit("m")
-        .rundir(rd.path())
-        .build()
-        .unwrap();
-    h.load().unwrap();
+    let h = loaded(&rd, "m");
     h.set(0).unwrap();
     std::fs::create_dir(rd.unit_dir("m").join("message")).unwrap();
     let e = h.set_with_message(3, "why").unwrap_err();
@@ -635,12 +614,7 @@ fn the_write_cache_never_hides_a_helpers_write() {
     ];
     for (name, call, helper, probe, code) in table {
         let rd = Rundir::new();
-        let h = Health::builder()
-            .unit("c")
-            .rundir(rd.path())
-            .build()
-            .unwrap();
-        h.load().unwrap();
+        let h = loaded(&rd, "c");
         h.set(0).unwrap();
         call(&h).unwrap();
         let r = rd.liveness("c", helper);
@@ -654,12 +628,7 @@ fn the_write_cache_never_hides_a_helpers_write() {
     }
     // A rewrite in place (same inode, new bytes) is seen too.
     let rd = Rundir::new();
-    let h = Health::builder()
-        .unit("c")
-        .rundir(rd.path())
-        .build()
-        .unwrap();
-    h.load().unwrap();
+    let h = loaded(&rd, "c");
     h.set(3).unwrap();
     let mut f = std::fs::OpenOptions::new()
         .write(true)

@@ -226,15 +226,7 @@ fn files_of_another_user_in_our_directory_are_replaced() {
         // Held open, so a replacement cannot get the same inode number.
         let original = std::fs::File::open(&path).unwrap();
         let ino = original.metadata().unwrap().ino();
-        let h = liveness::Health::builder()
-            .unit("u")
-            .rundir(&s.rundir)
-            .heartbeat(std::time::Duration::from_secs(60))
-            .build()
-            .unwrap();
-        h.load().unwrap();
-        h.set(0).unwrap();
-        h.ready().unwrap();
+        let _h = other_user::library_owner(&s.rundir, "u");
         let meta = std::fs::metadata(&path);
         if file == "message" {
             assert!(meta.is_err(), "{what}: set(0) clears the message");

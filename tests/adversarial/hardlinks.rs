@@ -46,15 +46,7 @@ fn writers_never_reach_through_a_hard_link() {
             chmod(&path, 0o600);
         }
         let kept = std::fs::File::open(&path).unwrap();
-        let h = liveness::Health::builder()
-            .unit("u")
-            .rundir(&s.rundir)
-            .heartbeat(std::time::Duration::from_secs(60))
-            .build()
-            .unwrap();
-        h.load().unwrap();
-        h.set(0).unwrap();
-        h.ready().unwrap();
+        let h = other_user::library_owner(&s.rundir, "u");
         if file == "ready" {
             h.not_ready().unwrap();
             h.ready().unwrap();

@@ -67,15 +67,25 @@ impl Shared {
 
     /// `liveness ARGS` as root, on `unit` under the shared run directory.
     pub fn root<S: AsRef<OsStr>>(&self, unit: &str, args: &[S]) -> Ran {
-        self.command(unit, false, &self.bin, args)
-            .output()
-            .unwrap()
-            .into()
+        self.liveness_in(&self.rundir, unit, false, args)
     }
 
     /// `liveness ARGS` as the second user.
     pub fn other<S: AsRef<OsStr>>(&self, unit: &str, args: &[S]) -> Ran {
-        self.command(unit, true, &self.bin, args)
+        self.liveness_in(&self.rundir, unit, true, args)
+    }
+
+    /// `liveness ARGS` on `unit` under `rundir`, as the second user when
+    /// `as_other`.
+    pub fn liveness_in<S: AsRef<OsStr>>(
+        &self,
+        rundir: &Path,
+        unit: &str,
+        as_other: bool,
+        args: &[S],
+    ) -> Ran {
+        self.command(unit, as_other, &self.bin, args)
+            .env("LIVENESS_RUNDIR", rundir)
             .output()
             .unwrap()
             .into()
@@ -131,4 +141,19 @@ pub fn starttime(pid: u32) -> u64 {
     let s = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
     let rest = &s[s.rfind(')').unwrap() + 2..];
     rest.split_whitespace().nth(19).unwrap().parse().unwrap()
+}
+
+/// A library owner of `unit` under `rundir`, in this process: loaded with a
+/// 60 s heartbeat, `set(0)`, `ready()`.
+pub fn library_owner(rundir: &Path, unit: &str) -> liveness::Health {
+    let h = liveness::Health::builder()
+        .unit(unit)
+        .rundir(rundir)
+        .heartbeat(std::time::Duration::from_secs(60))
+        .build()
+        .unwrap();
+    h.load().unwrap();
+    h.set(0).unwrap();
+    h.ready().unwrap();
+    h
 }

@@ -67,12 +67,7 @@ fn every_umask_gives_state_another_user_can_read() {
         for f in ["sup/lock", "sup/tombstone"] {
             assert_eq!(mode(&rundir.join(f)), 0o644, "umask {umask:03o}: {f}");
         }
-        let probe: Ran = s
-            .command("u", true, &s.bin, &["probe", "--ready"])
-            .env("LIVENESS_RUNDIR", &rundir)
-            .output()
-            .unwrap()
-            .into();
+        let probe = s.liveness_in(&rundir, "u", true, &["probe", "--ready"]);
         assert_eq!(probe.code, 0, "umask {umask:03o}: {}", probe.stderr);
         for shell in &shells {
             let mut args: Vec<&std::ffi::OsStr> =
@@ -96,21 +91,11 @@ fn every_umask_gives_state_another_user_can_read() {
     std::fs::create_dir(&parent).unwrap();
     chmod(&parent, 0o700);
     let rundir = parent.join("run");
-    let r: Ran = s
-        .command("u", false, &s.bin, &["load"])
-        .env("LIVENESS_RUNDIR", &rundir)
-        .output()
-        .unwrap()
-        .into();
+    let r = s.liveness_in(&rundir, "u", false, &["load"]);
     assert_eq!(r.code, 0, "{}", r.stderr);
     assert_eq!(mode(&parent), 0o700);
     assert_eq!(mode(&rundir), 0o755);
-    let probe: Ran = s
-        .command("u", true, &s.bin, &["probe"])
-        .env("LIVENESS_RUNDIR", &rundir)
-        .output()
-        .unwrap()
-        .into();
+    let probe = s.liveness_in(&rundir, "u", true, &["probe"]);
     assert_eq!(probe.code, 7, "{}", probe.stderr);
     assert!(probe.stderr.contains("unreadable"), "{}", probe.stderr);
 }
