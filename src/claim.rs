@@ -83,6 +83,11 @@ pub(crate) fn claim(unit: &Unit, dir: BorrowedFd<'_>, target: Target) -> Result<
                     LockKnown::Free
                 };
                 if let Some(owner) = live_owner(unit, dir, known)? {
+                    // A lock file we created must not outlive the refusal:
+                    // left free, it would read as "the owner died".
+                    if created && let Err(e) = atomic::remove_at(dir, format::LOCK) {
+                        log::warn!("unit {}: {}: {e}", unit.name(), format::LOCK);
+                    }
                     return Err(busy(unit, &owner));
                 }
                 return Ok(Claim::Held(file));

@@ -454,3 +454,72 @@ fn an_unreadable_proc_proves_nothing() {
         "{stderr}"
     );
 }
+
+/// A claim never takes over an owner it cannot verify: from another PID
+/// namespace, `load --pid` and `run` on a `load --pid` unit (no lock) are
+/// refused as busy (10, 123), naming the pid and why; `status` shows the
+/// owner's liveness as `?`. Negative control: a free lock proves the owner
+/// dead, and the same claims succeed.
+#[test]
+fn claims_refuse_an_unverifiable_owner() {
+    let test = "claims_refuse_an_unverifiable_owner";
+    if !namespaces_available(test) {
+        return;
+    }
+    let script = r#"
+        L="$1"
+        sleep 600 & S=$!
+        "$L" run -- true; echo "run $?"
+        "$L" load --pid "$S"; echo "load $?"
+        "$L" status
+    "#;
+    for (lock, run, load) in [(Lock::Absent, 123, 10), (Lock::Free, 0, 0)] {
+        let f = Fixture::new(true, Pidns::Ours, lock);
+        let out =
+            f.rd.command(U, "unshare", &["--pid", "--fork", "--mount-proc"])
+                .args(["sh", "-c", script, "sh"])
+                .arg(common::bin())
+                .output()
+                .unwrap();
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            stdout.starts_with(&format!("run {run}\nload {load}\n")),
+            "{lock:?}: {stdout}{stderr}"
+        );
+        if lock == Lock::Absent {
+            assert!(
+                stderr.contains("which cannot be verified: cannot verify pid ")
+                    && stderr.contains("not taking over"),
+                "{stderr}"
+            );
+            let row = stdout.lines().find(|l| l.starts_with("u ")).unwrap();
+            let cells: Vec<&str> = row.split_whitespace().collect();
+            assert_eq!(&cells[1..3], ["owner", "unverifiable"], "{row}");
+            assert_eq!(cells[4], "?", "{row}");
+        }
+    }
+}
+
+/// A refused claim leaves nothing behind: the `lock` it created to make the
+/// claim goes with it, so a live `load --pid` owner is not turned into
+/// "lock is free (the owner died)" by a second `load`, `run` or library
+/// `load` (each refused: 10, 123, Busy). Negative control: the probe passes
+/// before and after.
+#[test]
+fn a_refused_claim_leaves_no_lock_behind() {
+    let f = Fixture::new(true, Pidns::Ours, Lock::Absent);
+    assert_eq!(f.run(Reader::Same, &["probe"]).code, 0);
+    let me = std::process::id().to_string();
+    assert_eq!(f.run(Reader::Same, &["load", "--pid", &me]).code, 10);
+    assert_eq!(f.run(Reader::Same, &["run", "--", "true"]).code, 123);
+    let h = liveness::Health::builder()
+        .unit(U)
+        .rundir(f.rd.path())
+        .build()
+        .unwrap();
+    assert_eq!(h.load().unwrap_err().kind(), liveness::ErrorKind::Busy);
+    assert!(!f.rd.unit_dir(U).join("lock").exists());
+    let r = f.run(Reader::Same, &["probe"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+}
