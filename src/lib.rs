@@ -90,6 +90,11 @@
 //!   owner's identity is the exception, see above).
 //! - Nothing is flushed to disk unless [`Builder::sync`] is set: `/run` is a
 //!   tmpfs and does not survive a reboot anyway.
+//! - The write cache sees another process's rewrite *in place* (not by
+//!   rename) through the file's times: on a kernel with one timestamp per
+//!   clock tick (before multigrain timestamps, Linux 6.13), a same-size
+//!   rewrite within one tick of the owner's write can go unseen. Our
+//!   writers always rename.
 //! - Units written by the original Python module have no `starttime` and no
 //!   `lock`: for them a recycled pid cannot be told from the owner.
 //! - A unit registered with `liveness load --pid` holds no lock: it is
