@@ -568,7 +568,7 @@ impl Health {
             Some(pid) if !proc::proc_is_ours() => Err(Error::new(
                 ErrorKind::Io,
                 format!("pid {pid}"),
-                "cannot be verified: /proc is not this PID namespace's",
+                "cannot be verified: /proc is not mounted, or is another PID namespace's",
             )
             .with_pid(pid)),
             Some(pid) => match proc::starttime_of(pid) {

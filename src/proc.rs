@@ -151,7 +151,7 @@ pub(crate) fn proc_is_ours() -> bool {
 pub(crate) fn foreign_proc() -> io::Error {
     io::Error::new(
         io::ErrorKind::InvalidData,
-        "/proc is not this PID namespace's",
+        "/proc is not mounted, or is another PID namespace's",
     )
 }
 

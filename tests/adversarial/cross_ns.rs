@@ -383,7 +383,7 @@ fn a_foreign_proc_proves_nothing() {
         assert_eq!(stdout, expect, "--mount-proc {mount_proc}: {stderr}");
         if !mount_proc {
             assert!(
-                stderr.contains("/proc is not this PID namespace's"),
+                stderr.contains("/proc is not mounted, or is another PID namespace's"),
                 "{stderr}"
             );
         }
@@ -522,4 +522,61 @@ fn a_refused_claim_leaves_no_lock_behind() {
     assert!(!f.rd.unit_dir(U).join("lock").exists());
     let r = f.run(Reader::Same, &["probe"]);
     assert_eq!(r.code, 0, "{}", r.stderr);
+}
+
+/// Without `/proc` at all, nothing but the lock can prove an owner alive:
+/// held (a `liveness run` supervisor) → 0, absent (`load --pid`) → owner
+/// unverifiable, 4. Negative control: the same units before `/proc` is
+/// unmounted (0, 0).
+#[test]
+fn no_proc_proves_nothing() {
+    let test = "no_proc_proves_nothing";
+    if !namespaces_available(test) {
+        return;
+    }
+    let rd = Rundir::new();
+    let script = r#"
+        L="$1"; R="$2"
+        "$L" run -u held -r "$R" -- sleep 600 & RUN=$!
+        n=0
+        until [ -e "$R/held/tombstone" ]; do
+            kill -0 "$RUN" 2>/dev/null || { echo "run ended"; exit 98; }
+            n=$((n + 1)); [ "$n" -lt 6000 ] || { echo "run stuck"; exit 97; }
+            sleep 0.01
+        done
+        sleep 600 & P=$!
+        "$L" load --pid "$P" -u absent -r "$R" && "$L" set 0 -u absent -r "$R"
+        "$L" set 0 -u held -r "$R"
+        for u in held absent; do "$L" probe -u $u -r "$R"; echo "with /proc $u $?"; done
+        umount /proc || exit 99
+        for u in held absent; do "$L" probe -u $u -r "$R"; echo "without /proc $u $?"; done
+    "#;
+    let out = Command::new("unshare")
+        .args([
+            "--pid",
+            "--fork",
+            "--mount-proc",
+            "--mount",
+            "sh",
+            "-c",
+            script,
+            "sh",
+        ])
+        .arg(common::bin())
+        .arg(rd.path())
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(
+        stdout,
+        "with /proc held 0\nwith /proc absent 0\nwithout /proc held 0\nwithout /proc absent 4\n",
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("unit absent: owner unverifiable: cannot verify pid ")
+            && stderr.contains("/proc is not mounted, or is another PID namespace's"),
+        "{stderr}"
+    );
 }
