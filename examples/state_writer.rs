@@ -10,6 +10,9 @@
 //!                                     "attached" or "owner", set(0), ready, print "done"
 //! state_writer RUNDIR UNIT fork-drop  load, set(0); a forked child drops its copy of the
 //!                                     handle and exits; print "child exited", sleep
+//! state_writer RUNDIR UNIT unready    load (under `liveness run --ready-on-start`: attach),
+//!                                     not_ready(), print "attached" or "owner", then
+//!                                     wait for a line on stdin
 //! ```
 
 use std::io::{BufRead, Write};
@@ -20,7 +23,7 @@ use liveness::Health;
 fn main() {
     let args: Vec<String> = std::env::args().collect();
     if args.len() != 4 {
-        eprintln!("usage: state_writer RUNDIR UNIT hold|flip|try-load|attach|fork-drop");
+        eprintln!("usage: state_writer RUNDIR UNIT hold|flip|try-load|attach|fork-drop|unready");
         std::process::exit(2);
     }
     let (rundir, unit, action) = (&args[1], &args[2], args[3].as_str());
@@ -110,6 +113,17 @@ fn main() {
                     std::process::exit(1);
                 }
             }
+        }
+        "unready" => {
+            health.load().unwrap_or_else(|e| fail(&e));
+            health.not_ready().unwrap_or_else(|e| fail(&e));
+            say(if health.is_attached() {
+                "attached"
+            } else {
+                "owner"
+            });
+            let mut line = String::new();
+            let _ = std::io::stdin().lock().read_line(&mut line);
         }
         other => {
             eprintln!("unknown action {other}");

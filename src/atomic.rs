@@ -12,9 +12,12 @@
 //! and the directory after it, so the new value survives a power loss on a
 //! disk-backed volume.
 
+use std::fs::File;
 use std::io::{self, Write};
 use std::os::fd::BorrowedFd;
 use std::sync::atomic::{AtomicU64, Ordering};
+
+use nix::sys::stat::FileStat;
 
 use crate::format::TMP_PREFIX;
 use crate::sys;
@@ -28,6 +31,61 @@ pub(crate) fn write_at(
     bytes: &[u8],
     sync: bool,
 ) -> io::Result<()> {
+    replace(dir, name, bytes, sync, false).map(drop)
+}
+
+/// The inode a write put in place, held open (read-only, so it neither
+/// keeps the file system from being remounted read-only nor lets its
+/// inode number be reused), with its status right after the rename.
+#[derive(Debug)]
+pub(crate) struct Pinned {
+    #[allow(dead_code)] // held, not read: it pins the inode
+    file: File,
+    pub stamp: Stamp,
+}
+
+/// What identifies one version of one file: a rewrite in place changes
+/// the times or the size, a replacement changes the inode.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Stamp {
+    dev: nix::libc::dev_t,
+    ino: nix::libc::ino_t,
+    size: nix::libc::off_t,
+    mtime: (nix::libc::time_t, nix::libc::c_long),
+    ctime: (nix::libc::time_t, nix::libc::c_long),
+}
+
+impl Stamp {
+    pub(crate) fn of(st: &FileStat) -> Stamp {
+        Stamp {
+            dev: st.st_dev,
+            ino: st.st_ino,
+            size: st.st_size,
+            mtime: (st.st_mtime, st.st_mtime_nsec),
+            ctime: (st.st_ctime, st.st_ctime_nsec),
+        }
+    }
+}
+
+/// [`write_at`], keeping the new inode pinned. `Ok(None)`: written, but
+/// not pinned (it could not be reopened, or changed between the write and
+/// the rename): the caller must not assume what the disk holds.
+pub(crate) fn write_pinned_at(
+    dir: BorrowedFd<'_>,
+    name: &str,
+    bytes: &[u8],
+    sync: bool,
+) -> io::Result<Option<Pinned>> {
+    replace(dir, name, bytes, sync, true)
+}
+
+fn replace(
+    dir: BorrowedFd<'_>,
+    name: &str,
+    bytes: &[u8],
+    sync: bool,
+    pin: bool,
+) -> io::Result<Option<Pinned>> {
     let pid = std::process::id();
     let (tmp, mut file) = loop {
         let seq = SEQUENCE.fetch_add(1, Ordering::Relaxed);
@@ -40,19 +98,34 @@ pub(crate) fn write_at(
             Err(e) => return Err(e),
         }
     };
+    let mut reader = None;
     let result = file
         .write_all(bytes)
         .and_then(|()| if sync { file.sync_all() } else { Ok(()) })
         .and_then(|()| {
+            if pin {
+                // Our own temporary file, in a directory only we may
+                // write: reopened read-only, and checked below to be the
+                // very inode we wrote.
+                let written = sys::fstat(&file)?;
+                reader = sys::open_read_at(dir, &tmp).ok().map(|r| (r, written));
+            }
             drop(file);
             sys::rename_at(dir, &tmp, name)
         })
         .and_then(|()| if sync { sys::fsync_dir(dir) } else { Ok(()) });
-    if result.is_err() {
+    if let Err(e) = result {
         // Leave the previous value alone; only our temporary file goes.
         let _ = sys::unlink_at(dir, &tmp);
+        return Err(e);
     }
-    result
+    Ok(reader.and_then(|(file, written)| {
+        let now = sys::fstat(&file).ok()?;
+        let (w, n) = (Stamp::of(&written), Stamp::of(&now));
+        // The rename changes the ctime; nothing else may have changed.
+        (w.dev == n.dev && w.ino == n.ino && w.size == n.size && w.mtime == n.mtime)
+            .then_some(Pinned { file, stamp: n })
+    }))
 }
 
 /// Replaces `name` in `dir` by removing it, then renaming the new content

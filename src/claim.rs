@@ -22,10 +22,12 @@ use std::io;
 use std::os::fd::{AsFd, BorrowedFd};
 use std::time::{Duration, Instant};
 
+use crate::atomic;
 use crate::error::{Error, ErrorKind, Result};
 use crate::format;
 use crate::read::{self, Liveness, LockKnown, Owner};
 use crate::sys;
+use crate::trust;
 use crate::unit::Unit;
 
 /// The process a claim is made for.
@@ -59,27 +61,43 @@ const RETRY_EVERY: Duration = Duration::from_millis(2);
 /// Claims `unit` (whose directory is `dir`) for `target`.
 pub(crate) fn claim(unit: &Unit, dir: BorrowedFd<'_>, target: Target) -> Result<Claim> {
     let give_up = Instant::now() + RETRY_FOR;
+    // A lock we replaced (not ours) was free when we locked it.
+    let mut replaced = false;
     loop {
-        let file = sys::open_or_create_at(dir, format::LOCK).map_err(|e| lock_error(unit, e))?;
+        let (file, created) = open_lock(unit, dir)?;
         match file.try_lock() {
             Ok(()) => {
                 if !still_linked(dir, &file) {
                     continue;
                 }
+                if !created && !adopt_lock(unit, dir, &file)? {
+                    replaced = true;
+                    continue;
+                }
                 // A live owner that holds no lock (registered with
                 // `load --pid`): refused, even when it is the claimant
                 // itself, so a second load never wipes a live unit.
-                if let Some(owner) = live_owner(unit, dir, LockKnown::Free)? {
-                    return Err(busy(unit, owner.pid));
+                let known = if created && !replaced {
+                    LockKnown::Absent
+                } else {
+                    LockKnown::Free
+                };
+                if let Some(owner) = live_owner(unit, dir, known)? {
+                    // A lock file we created must not outlive the refusal:
+                    // left free, it would read as "the owner died".
+                    if created && let Err(e) = atomic::remove_at(dir, format::LOCK) {
+                        log::warn!("unit {}: {}: {e}", unit.name(), format::LOCK);
+                    }
+                    return Err(busy(unit, &owner));
                 }
                 return Ok(Claim::Held(file));
             }
             Err(TryLockError::WouldBlock) => {
                 if let Some(owner) = live_owner(unit, dir, LockKnown::Held)? {
-                    if target.is(&owner) {
+                    if owner.why.is_none() && target.is(&owner.owner) {
                         return Ok(Claim::Attached);
                     }
-                    return Err(busy(unit, owner.pid));
+                    return Err(busy(unit, &owner));
                 }
                 if Instant::now() >= give_up {
                     return Err(Error::busy(
@@ -95,8 +113,65 @@ pub(crate) fn claim(unit: &Unit, dir: BorrowedFd<'_>, target: Target) -> Result<
     }
 }
 
-fn busy(unit: &Unit, pid: u32) -> Error {
-    Error::busy(unit.name(), Some(pid), format!("owned by pid {pid}"))
+/// Opens the `lock` file, creating it (0644 whatever the umask) when there
+/// is none. Returns whether we created it.
+fn open_lock(unit: &Unit, dir: BorrowedFd<'_>) -> Result<(File, bool)> {
+    loop {
+        let (file, created) = match sys::open_read_at(dir, format::LOCK) {
+            Ok(f) => (f, false),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                match sys::create_lock_at(dir, format::LOCK) {
+                    Ok(f) => (f, true),
+                    // Another claim created it first: open theirs.
+                    Err(e) if e.kind() == io::ErrorKind::AlreadyExists => continue,
+                    Err(e) => return Err(lock_error(unit, e)),
+                }
+            }
+            Err(e) => return Err(lock_error(unit, e)),
+        };
+        let st = sys::fstat(file.as_fd()).map_err(|e| lock_error(unit, e))?;
+        if !sys::is_regular(&st) {
+            return Err(lock_error(
+                unit,
+                io::Error::new(io::ErrorKind::InvalidData, "not a regular file"),
+            ));
+        }
+        return Ok((file, created));
+    }
+}
+
+/// Whether the existing `lock` we just locked may be kept: ours, with one
+/// link. Made under a restrictive umask, it is widened to 0644 so probes
+/// running as another user can test it. A lock that is not ours (another
+/// owner, or a hard link to some other file) is never chmod-ed: it is
+/// unlinked, and the caller creates a fresh one.
+fn adopt_lock(unit: &Unit, dir: BorrowedFd<'_>, file: &File) -> Result<bool> {
+    let st = sys::fstat(file.as_fd()).map_err(|e| lock_error(unit, e))?;
+    if !trust::is_own_file(&st) {
+        log::warn!(
+            "unit {}: replacing a lock that is not ours (owner uid {}, {} links)",
+            unit.name(),
+            st.st_uid,
+            st.st_nlink
+        );
+        atomic::remove_at(dir, format::LOCK).map_err(|e| lock_error(unit, e))?;
+        return Ok(false);
+    }
+    if st.st_mode & 0o7777 != sys::FILE_MODE as nix::libc::mode_t {
+        sys::fchmod(file.as_fd(), sys::FILE_MODE).map_err(|e| lock_error(unit, e))?;
+    }
+    Ok(true)
+}
+
+fn busy(unit: &Unit, owner: &LiveOwner) -> Error {
+    let pid = owner.owner.pid;
+    let why = match &owner.why {
+        None => format!("owned by pid {pid}"),
+        Some(why) => {
+            format!("owned by pid {pid}, which cannot be verified: {why}; not taking over")
+        }
+    };
+    Error::busy(unit.name(), Some(pid), why)
 }
 
 fn lock_error(unit: &Unit, e: io::Error) -> Error {
@@ -123,10 +198,22 @@ fn still_linked(dir: BorrowedFd<'_>, file: &File) -> bool {
     }
 }
 
-/// The recorded owner, when it is a live process.
-fn live_owner(unit: &Unit, dir: BorrowedFd<'_>, lock: LockKnown) -> Result<Option<Owner>> {
+/// A recorded owner that a claim must not take over.
+struct LiveOwner {
+    owner: Owner,
+    /// `None`: proven alive. `Some`: unverifiable, and why.
+    why: Option<String>,
+}
+
+/// The recorded owner, when it is a live process or cannot be proven dead
+/// (an unverifiable owner is never taken over).
+fn live_owner(unit: &Unit, dir: BorrowedFd<'_>, lock: LockKnown) -> Result<Option<LiveOwner>> {
     match read::judged_owner(dir, lock) {
-        Ok(Some((owner, Liveness::Alive))) => Ok(Some(owner)),
+        Ok(Some((owner, Liveness::Alive))) => Ok(Some(LiveOwner { owner, why: None })),
+        Ok(Some((owner, Liveness::Unverifiable(why)))) => Ok(Some(LiveOwner {
+            owner,
+            why: Some(why),
+        })),
         Ok(Some((_, Liveness::Gone(why)))) => {
             log::debug!("unit {}: previous owner gone: {why}", unit.name());
             Ok(None)

@@ -523,7 +523,7 @@ Exit codes:
   1 unhealthy (error != 0) 7 corrupt state (unparsable, symlink, not a file)
   2 usage                  8 timed out (probe --timeout)
   3 no state               9 a check failed (load)
-  4 owner gone             10 unit owned by another live process
+  4 owner gone/unverifiable 10 unit owned by another live process
   5 heartbeat stale        11 system error (read-only or full file system, ...)
                            12 exited: the supervised child has ended (tombstone)
 'liveness run' exits with the child's status instead (see 'liveness help run').
@@ -548,9 +548,10 @@ when it fails (and with -v when it passes). Never forks; stops itself after
                deadline the writer declared
   --json       print the full report as JSON on stdout
 
-Exit: 0 ok, 1 unhealthy, 3 no state, 4 owner gone, 5 heartbeat stale,
-6 starting or not ready, 7 corrupt state, 8 timed out, 12 exited (no owner,
-and the tombstone says how the supervised child ended), 2 usage.
+Exit: 0 ok, 1 unhealthy, 3 no state, 4 owner gone (or unverifiable: another
+PID namespace and no lock held), 5 heartbeat stale, 6 starting or not ready,
+7 corrupt state, 8 timed out, 12 exited (no owner, and the tombstone says
+how the supervised child ended), 2 usage.
 "
         }
         "load" => {
@@ -570,8 +571,8 @@ often than that, or probes report the unit stale.
 Usage: liveness set CODE [-m|--message MESSAGE] [-u UNIT] [-r DIR]
 
 Sets the unit's error code (0 = healthy, up to 2147483647) and the one-line
-message that explains it (an empty or absent message clears it). An unchanged
-value is not rewritten. Exit 3 when the unit is not loaded.
+message that explains it (an empty or absent message clears it). Exit 3 when
+the unit is not loaded.
 "
         }
         "ready" => {
@@ -657,10 +658,13 @@ Sends the signal to the unit's owner after verifying it is the process that
 claimed the unit (pid and start time, through a pidfd: a reused pid is never
 signalled), then waits until it has exited and the unit is released. Under
 'liveness run' the owner is the child; the supervisor then writes the
-tombstone and exits. For Kubernetes preStop hooks.
+tombstone and exits. For Kubernetes preStop hooks. Acts only on state that
+no untrusted user could have written (owned by this uid, root or the owner's
+own uid; not writable by others; one link).
 
 Exit: 0 exited (or signalled, with --no-wait), 3 no state, 4 owner gone or
-pid reused (nothing signalled), 8 timed out, 2 usage, 11 system error.
+pid reused (nothing signalled), 7 corrupt or untrusted state (nothing
+signalled), 8 timed out, 2 usage, 11 system error.
 "
         }
         "wait" => {
@@ -669,8 +673,12 @@ Usage: liveness wait (--ready | --gone | --tombstone) UNIT... [-r DIR] [--timeou
 
 Blocks until every unit is ready ('probe --ready' passes), gone (no live
 owner), or has a tombstone with a death; inotify, plus a check every second.
+State another user could have written (not owned by this uid or root,
+writable by others, more than one link) never counts.
 
-Exit: 0 when all are, 8 on timeout (one line names the units still waiting).
+Exit: 0 when all are, 4 at once when an owner cannot be verified from here
+(--gone: another PID namespace and no lock held), 8 on timeout (one line
+names the units still waiting, and why).
 "
         }
         "serve" => {

@@ -73,6 +73,8 @@ pub struct Error {
     kind: ErrorKind,
     what: String,
     why: Why,
+    /// What was done about it, after the reason (`; removed error ...`).
+    then: Option<String>,
     pid: Option<u32>,
 }
 
@@ -87,6 +89,7 @@ impl Error {
             kind,
             what: what.into(),
             why: Why::Text(why.into()),
+            then: None,
             pid: None,
         }
     }
@@ -97,6 +100,7 @@ impl Error {
             kind: ErrorKind::Io,
             what: path.display().to_string(),
             why: Why::Io(err),
+            then: None,
             pid: None,
         }
     }
@@ -106,12 +110,23 @@ impl Error {
             kind: ErrorKind::Busy,
             what: format!("unit {unit}"),
             why: Why::Text(why.into()),
+            then: None,
             pid,
         }
     }
 
     pub(crate) fn with_pid(mut self, pid: u32) -> Error {
         self.pid = Some(pid);
+        self
+    }
+
+    /// Adds what was done about the failure, shown after the reason.
+    pub(crate) fn then(mut self, done: impl Into<String>) -> Error {
+        let done = done.into();
+        self.then = Some(match self.then.take() {
+            Some(first) => format!("{first}; {done}"),
+            None => done,
+        });
         self
     }
 
@@ -171,8 +186,12 @@ impl Error {
 impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match &self.why {
-            Why::Text(t) => write!(f, "{}: {}", self.what, t),
-            Why::Io(e) => write!(f, "{}: {}", self.what, e),
+            Why::Text(t) => write!(f, "{}: {}", self.what, t)?,
+            Why::Io(e) => write!(f, "{}: {}", self.what, e)?,
+        }
+        match &self.then {
+            Some(done) => write!(f, "; {done}"),
+            None => Ok(()),
         }
     }
 }
@@ -253,6 +272,19 @@ mod tests {
         assert_eq!(io.to_string(), msg);
         let io: io::Error = Error::busy("w", Some(7), "owned by pid 7").into();
         assert_eq!(io.kind(), io::ErrorKind::ResourceBusy);
+    }
+
+    /// What was done about a failure follows the reason on the same line.
+    #[test]
+    fn then_follows_the_reason() {
+        let e = Error::io(Path::new("/run/x/error"), io::Error::from_raw_os_error(28))
+            .then("removed error")
+            .then("twice");
+        assert_eq!(
+            e.to_string(),
+            "/run/x/error: No space left on device (os error 28); removed error; twice"
+        );
+        assert_eq!(e.os_error().and_then(io::Error::raw_os_error), Some(28));
     }
 
     /// A busy error names the owner's pid.

@@ -14,7 +14,8 @@ pub enum ExitCode {
     Usage,
     /// 3: no state: the unit was never loaded, or was reset.
     NoState,
-    /// 4: the owner is gone (not running, pid reused, lock free).
+    /// 4: the owner is gone (not running, pid reused, lock free), or
+    /// nothing can prove it alive from here (owner unverifiable).
     OwnerGone,
     /// 5: the heartbeat is older than its deadline.
     Stale,
@@ -42,6 +43,10 @@ pub enum ExitCode {
     BirthTimeout,
     /// 125, `liveness run` itself failed (usage, I/O, fork).
     RunFailed,
+    /// A probe verdict this table does not name yet (the library's
+    /// `Verdict` is non-exhaustive): the library's own code for it, which
+    /// is never 0 for a failing verdict.
+    OtherVerdict(u8),
 }
 
 impl ExitCode {
@@ -65,6 +70,7 @@ impl ExitCode {
             ExitCode::RunBusy => 123,
             ExitCode::BirthTimeout => 124,
             ExitCode::RunFailed => 125,
+            ExitCode::OtherVerdict(c) => c,
         }
     }
 
@@ -84,12 +90,15 @@ impl From<Verdict> for ExitCode {
             Verdict::Ok => ExitCode::Ok,
             Verdict::Unhealthy => ExitCode::Unhealthy,
             Verdict::NoState => ExitCode::NoState,
-            Verdict::OwnerGone => ExitCode::OwnerGone,
+            Verdict::OwnerGone | Verdict::Unverifiable => ExitCode::OwnerGone,
             Verdict::Stale => ExitCode::Stale,
+            Verdict::Starting | Verdict::NotReady => ExitCode::NotReady,
             Verdict::Corrupt => ExitCode::Corrupt,
             Verdict::Exited => ExitCode::Exited,
-            // Starting and NotReady, and any verdict added later.
-            _ => ExitCode::NotReady,
+            // Rust requires this arm (`Verdict` is non-exhaustive): a
+            // verdict added to the library before it is named above keeps
+            // the library's own code, never a passing one.
+            other => ExitCode::OtherVerdict(other.exit_code()),
         }
     }
 }
@@ -169,14 +178,21 @@ mod tests {
             Verdict::Unhealthy,
             Verdict::NoState,
             Verdict::OwnerGone,
+            Verdict::Unverifiable,
             Verdict::Stale,
             Verdict::Starting,
             Verdict::NotReady,
             Verdict::Corrupt,
             Verdict::Exited,
         ] {
-            assert_eq!(ExitCode::from(v).code(), v.exit_code(), "{v:?}");
+            let c = ExitCode::from(v);
+            assert_eq!(c.code(), v.exit_code(), "{v:?}");
+            assert!(
+                !matches!(c, ExitCode::OtherVerdict(_)),
+                "{v:?} is named in the table"
+            );
         }
+        assert_eq!(ExitCode::from(Verdict::Unverifiable), ExitCode::OwnerGone);
     }
 
     /// Library errors map to distinct codes: usage, check, busy, no state,

@@ -18,6 +18,7 @@ use crate::proc;
 use crate::read;
 use crate::shutdown::{Shutdown, ShutdownPlan};
 use crate::sys;
+use crate::trust;
 use crate::unit::Unit;
 
 /// Builds a [`Health`] handle: which unit, which checks, which heartbeat.
@@ -297,9 +298,60 @@ struct Loaded {
     /// The process that loaded: a forked child must not reset its parent's
     /// unit when its copy of the handle drops.
     pid: u32,
-    error: Option<u32>,
-    message: Option<String>,
-    ready: bool,
+    /// What this handle can prove the disk holds, file by file: a call
+    /// that would write what is proven there writes nothing.
+    error: Known,
+    message: Known,
+    ready: Known,
+}
+
+/// What a writer can prove a state file on disk holds.
+///
+/// The cache may skip a write only when a stat of the file proves it is
+/// still the very inode this handle wrote (pinned open, so its number
+/// cannot be reused), unchanged since (same size and times; a rewrite in
+/// place moves the times), or still absent after this handle removed it.
+/// Anything else — a helper process's `liveness set`, a supervisor's
+/// `--ready-on-start`, a handle that attached or opened — is unknown, and
+/// the next call writes.
+#[derive(Debug)]
+enum Known {
+    /// Nothing is proven: write.
+    Unknown,
+    /// We wrote `bytes` into the pinned inode.
+    Written {
+        bytes: Vec<u8>,
+        pinned: atomic::Pinned,
+    },
+    /// We removed the file.
+    Absent,
+}
+
+impl Known {
+    /// Whether the file `name` in `dir` provably holds `want` (`None`:
+    /// provably absent). One `fstatat`.
+    fn proves(&self, dir: BorrowedFd<'_>, name: &str, want: Option<&[u8]>) -> bool {
+        match (self, want) {
+            (Known::Written { bytes, pinned }, Some(want)) if bytes.as_slice() == want => {
+                sys::lstat_at(dir, name).is_ok_and(|st| atomic::Stamp::of(&st) == pinned.stamp)
+            }
+            (Known::Absent, None) => {
+                matches!(sys::lstat_at(dir, name), Err(e) if e.kind() == io::ErrorKind::NotFound)
+            }
+            _ => false,
+        }
+    }
+
+    /// What a successful write of `bytes` leaves proven.
+    fn written(bytes: &[u8], pinned: Option<atomic::Pinned>) -> Known {
+        match pinned {
+            Some(pinned) => Known::Written {
+                bytes: bytes.to_vec(),
+                pinned,
+            },
+            None => Known::Unknown,
+        }
+    }
 }
 
 /// How a handle relates to its unit.
@@ -488,9 +540,9 @@ impl Health {
             dir,
             role,
             pid: std::process::id(),
-            error: None,
-            message: None,
-            ready: false,
+            error: Known::Unknown,
+            message: Known::Unknown,
+            ready: Known::Unknown,
         };
         if let Some(deadline_s) = state.heartbeat_s
             && let Err(e) = self.write_beat(&loaded, deadline_s)
@@ -513,6 +565,12 @@ impl Health {
                 starttime: proc::own_starttime()
                     .map_err(|e| Error::io(std::path::Path::new("/proc/self/stat"), e))?,
             }),
+            Some(pid) if !proc::proc_is_ours() => Err(Error::new(
+                ErrorKind::Io,
+                format!("pid {pid}"),
+                "cannot be verified: /proc is not mounted, or is another PID namespace's",
+            )
+            .with_pid(pid)),
             Some(pid) => match proc::starttime_of(pid) {
                 Ok(Some(starttime)) => Ok(Target { pid, starttime }),
                 Ok(None) => Err(Error::new(
@@ -533,11 +591,12 @@ impl Health {
     /// claiming it: what `liveness set`, `ready` and `beat` do for shell
     /// jobs, and what a helper process of a service can do.
     ///
-    /// The current `error`, `message`, `ready` and heartbeat deadline are
-    /// read, so that setting a value already there does not touch the disk
-    /// and [`beat`](Health::beat) keeps the declared deadline. Dropping the
-    /// handle leaves the state alone; [`reset`](Health::reset) removes what
-    /// a reporter may remove (see there).
+    /// The current `error`, `message` and `ready` are checked (corrupt
+    /// state is refused) and the heartbeat deadline is read, so that
+    /// [`beat`](Health::beat) keeps the declared deadline. The first call
+    /// of each setter writes: what another process wrote is never assumed.
+    /// Dropping the handle leaves the state alone; [`reset`](Health::reset)
+    /// removes what a reporter may remove (see there).
     ///
     /// # Errors
     ///
@@ -593,12 +652,13 @@ impl Health {
             }
         };
         let fd = dir.as_fd();
+        trust::writer_dir(&self.unit, fd)?;
         if read::owner(fd).map_err(corrupt)?.is_none() {
             return Err(not_loaded());
         }
-        let error = read::read_parsed(fd, format::ERROR, format::parse_error).map_err(corrupt)?;
-        let message = read::message(fd).map_err(corrupt)?;
-        let ready = read::marker(fd, format::READY).map_err(corrupt)?;
+        read::read_parsed(fd, format::ERROR, format::parse_error).map_err(corrupt)?;
+        read::message(fd).map_err(corrupt)?;
+        read::marker(fd, format::READY).map_err(corrupt)?;
         if state.heartbeat_s.is_none()
             && let Ok(Some(hb)) = read::read_parsed(fd, format::HEARTBEAT, format::parse_heartbeat)
         {
@@ -610,22 +670,28 @@ impl Health {
             dir,
             role: Role::Reporter,
             pid: std::process::id(),
-            error,
-            message,
-            ready,
+            error: Known::Unknown,
+            message: Known::Unknown,
+            ready: Known::Unknown,
         });
         Ok(())
     }
 
     /// Sets the error code (0 = healthy) and clears the message.
     ///
-    /// A call with the value already set does not touch the disk.
+    /// A call writes nothing when a stat proves the disk already holds its
+    /// values as this handle wrote them; a value another process wrote
+    /// since (a helper's `liveness set`) is always overwritten.
     ///
     /// # Errors
     ///
     /// [`ErrorKind::NotLoaded`] before `load`, [`ErrorKind::InvalidInput`]
     /// for a code above 2147483647, [`ErrorKind::Io`] when the file cannot
-    /// be written (the previous value is then intact).
+    /// be written. A failed write never leaves a *better* state visible: for
+    /// a non-zero code, `error` is removed instead (the unit reads
+    /// "starting", which fails every probe), and the error says so; when
+    /// even that fails (a read-only file system), it says that the previous
+    /// state stays visible. A failed `set(0)` leaves the previous code.
     ///
     /// # Examples
     ///
@@ -647,12 +713,14 @@ impl Health {
     /// The message is flattened to one line of at most 512 bytes
     /// ([`MAX_MESSAGE`](crate::MAX_MESSAGE)); an empty message clears it.
     /// For a non-zero code the message is written first, so a probe that
-    /// sees the new code sees its message. A call with the values already set
-    /// does not touch the disk.
+    /// sees the new code sees its message. A call with the values this
+    /// handle can prove are on disk does not touch the disk.
     ///
     /// # Errors
     ///
-    /// As [`set`](Health::set).
+    /// As [`set`](Health::set). When the message cannot be written, the
+    /// code still is, and the previous message is removed rather than left
+    /// under the new code.
     ///
     /// # Examples
     ///
@@ -678,28 +746,101 @@ impl Health {
         }
         let mut state = lock(&self.state);
         let l = self.loaded_mut(&mut state)?;
-        if l.error == Some(code) && l.message == message {
+        let error_bytes = format::format_number(code.into());
+        let message_bytes = message.as_deref().map(format::format_message);
+        let dir = l.dir.as_fd();
+        let error_there = l.error.proves(dir, format::ERROR, Some(&error_bytes));
+        let message_there = l
+            .message
+            .proves(dir, format::MESSAGE, message_bytes.as_deref());
+        if error_there && message_there {
             return Ok(());
         }
-        let dir = l.dir.as_fd();
-        let write_message = |msg: &Option<String>| match msg {
-            Some(m) => self.write(dir, format::MESSAGE, &format::format_message(m)),
-            None => self.remove(dir, format::MESSAGE),
-        };
-        let message_changed = l.message != message;
-        if code != 0 && message_changed {
-            write_message(&message)?;
-            l.message.clone_from(&message);
+        // A non-zero code goes with its message, written first so that a
+        // probe that sees the new code sees its message; a zero code first,
+        // so the unit is healthy again as soon as possible.
+        let mut failed = None;
+        if code != 0 && !message_there {
+            failed = self.put_message(l, message_bytes.as_deref()).err();
         }
-        self.write(dir, format::ERROR, &format::format_number(code.into()))?;
-        l.error = Some(code);
-        if l.message != message {
-            write_message(&message)?;
-            l.message = message;
+        if !error_there {
+            let written = self.put(l.dir.as_fd(), format::ERROR, &error_bytes);
+            match written {
+                Ok(known) => l.error = known,
+                Err(e) => {
+                    l.error = Known::Unknown;
+                    let e = match failed {
+                        Some(first) => e.then(format!("and before it: {first}")),
+                        None => e,
+                    };
+                    return Err(if code != 0 { self.fall_back(l, e) } else { e });
+                }
+            }
+        }
+        if code == 0 && !message_there {
+            failed = self.put_message(l, message_bytes.as_deref()).err();
+        }
+        if let Some(e) = failed {
+            return Err(e);
         }
         log::debug!("unit {}: error {code}", self.unit.name());
-        self.notify.status(code, l.message.as_deref());
+        self.notify.status(code, message.as_deref());
         Ok(())
+    }
+
+    /// Writes (or, for `None`, removes) the message. When it cannot be
+    /// written, the previous one is removed rather than left to explain a
+    /// code it does not belong to; the error says so.
+    fn put_message(&self, l: &mut Loaded, bytes: Option<&[u8]>) -> Result<()> {
+        let dir = l.dir.as_fd();
+        let done = match bytes {
+            Some(b) => self.put(dir, format::MESSAGE, b),
+            None => self.remove(dir, format::MESSAGE).map(|()| Known::Absent),
+        };
+        match done {
+            Ok(known) => {
+                l.message = known;
+                Ok(())
+            }
+            Err(e) => {
+                l.message = Known::Unknown;
+                Err(match (bytes, self.remove(dir, format::MESSAGE)) {
+                    (Some(_), Ok(())) => {
+                        l.message = Known::Absent;
+                        e.then("removed the previous message instead")
+                    }
+                    _ => e,
+                })
+            }
+        }
+    }
+
+    /// After a failed write of a worse state (a non-zero error code, not
+    /// ready, a shorter heartbeat deadline): removes `error`, so that the
+    /// unit reads "starting" — which fails every probe — instead of
+    /// showing the better state it had. The returned error says which.
+    fn fall_back(&self, l: &mut Loaded, failed: Error) -> Error {
+        match self.remove(l.dir.as_fd(), format::ERROR) {
+            Ok(()) => {
+                l.error = Known::Absent;
+                log::warn!(
+                    "unit {}: {failed}: removed error, the unit reads 'starting'",
+                    self.unit.name()
+                );
+                failed
+                    .then("removed error instead: the unit reads 'starting' until a write succeeds")
+            }
+            Err(e) => {
+                l.error = Known::Unknown;
+                let why = match e.os_error() {
+                    Some(os) => sys::error_text(os),
+                    None => e.to_string(),
+                };
+                failed.then(format!(
+                    "error cannot be removed either ({why}): the previous state stays visible"
+                ))
+            }
+        }
     }
 
     /// Marks the unit ready for traffic (creates `ready`).
@@ -726,7 +867,10 @@ impl Health {
     ///
     /// # Errors
     ///
-    /// [`ErrorKind::NotLoaded`] before `load`; [`ErrorKind::Io`].
+    /// [`ErrorKind::NotLoaded`] before `load`; [`ErrorKind::Io`] when
+    /// `ready` cannot be removed: `error` is then removed instead (the unit
+    /// reads "starting"), or the error says the previous state stays
+    /// visible.
     ///
     /// # Examples
     ///
@@ -746,15 +890,23 @@ impl Health {
     fn set_ready(&self, ready: bool) -> Result<()> {
         let mut state = lock(&self.state);
         let l = self.loaded_mut(&mut state)?;
-        if l.ready == ready {
+        let dir = l.dir.as_fd();
+        let want: Option<&[u8]> = if ready { Some(b"") } else { None };
+        if l.ready.proves(dir, format::READY, want) {
             return Ok(());
         }
-        if ready {
-            self.write(l.dir.as_fd(), format::READY, b"")?;
+        let done = if ready {
+            self.put(dir, format::READY, b"")
         } else {
-            self.remove(l.dir.as_fd(), format::READY)?;
+            self.remove(dir, format::READY).map(|()| Known::Absent)
+        };
+        match done {
+            Ok(known) => l.ready = known,
+            Err(e) => {
+                l.ready = Known::Unknown;
+                return Err(if ready { e } else { self.fall_back(l, e) });
+            }
         }
-        l.ready = ready;
         log::debug!("unit {}: ready {ready}", self.unit.name());
         if ready {
             self.notify.ready();
@@ -821,7 +973,9 @@ impl Health {
     /// # Errors
     ///
     /// [`ErrorKind::InvalidInput`] for a deadline of 0, of more than a year,
-    /// or not in whole seconds; [`ErrorKind::NotLoaded`]; [`ErrorKind::Io`].
+    /// or not in whole seconds; [`ErrorKind::NotLoaded`]; [`ErrorKind::Io`]
+    /// — when a shorter (or a first) deadline cannot be written, `error` is
+    /// removed instead, as for [`set`](Health::set).
     ///
     /// # Examples
     ///
@@ -837,11 +991,16 @@ impl Health {
     pub fn set_heartbeat(&self, deadline: Duration) -> Result<()> {
         let deadline_s = deadline_seconds(deadline)?;
         let mut state = lock(&self.state);
-        state.heartbeat_s = Some(deadline_s);
+        let before = state.heartbeat_s.replace(deadline_s);
         self.beat_every
             .store(beat_interval_ms(deadline_s), Ordering::Relaxed);
         let l = self.loaded_mut(&mut state)?;
-        self.write_beat(l, deadline_s)
+        match self.write_beat(l, deadline_s) {
+            // A shorter (or a first) deadline that cannot be written must
+            // not leave the laxer one passing.
+            Err(e) if before.is_none_or(|b| deadline_s < b) => Err(self.fall_back(l, e)),
+            other => other,
+        }
     }
 
     fn write_beat(&self, l: &Loaded, deadline_s: u64) -> Result<()> {
@@ -1051,6 +1210,13 @@ impl Health {
             .map_err(|e| Error::io(&self.unit.file(name), e))
     }
 
+    /// Writes `bytes` to `name` and returns what that proves.
+    fn put(&self, dir: BorrowedFd<'_>, name: &str, bytes: &[u8]) -> Result<Known> {
+        atomic::write_pinned_at(dir, name, bytes, self.sync)
+            .map(|pinned| Known::written(bytes, pinned))
+            .map_err(|e| Error::io(&self.unit.file(name), e))
+    }
+
     fn remove(&self, dir: BorrowedFd<'_>, name: &str) -> Result<()> {
         atomic::remove_at(dir, name)
             .map(drop)
@@ -1092,32 +1258,20 @@ pub(crate) fn claim_unit(unit: &Unit, target: Target) -> Result<(OwnedFd, Claim,
     Ok((dir, claim, key))
 }
 
-/// Creates the run directory (0755) and the unit directory (0755) as needed,
-/// and opens the unit directory without following a symlink.
+/// Creates the run directory, its missing parents and the unit directory
+/// as needed (each 0755 whatever the umask), opens the unit directory
+/// without following a symlink, and checks that it is ours to write
+/// ([`trust::writer_dir`]).
 pub(crate) fn open_unit_dir(unit: &Unit) -> Result<OwnedFd> {
-    use std::os::unix::fs::DirBuilderExt;
     let rundir = unit.rundir();
-    if let Err(e) = std::fs::DirBuilder::new()
-        .recursive(true)
-        .mode(sys::DIR_MODE)
-        .create(rundir)
-    {
-        return Err(Error::io(rundir, e));
-    }
-    let parent = sys::open_dir(rundir)
-        .or_else(|e| match e.raw_os_error() {
-            // The run directory itself may be a symlink (/var/run -> /run):
-            // it is configuration, not state.
-            Some(nix::libc::ELOOP) => std::fs::File::open(rundir).map(OwnedFd::from),
-            _ => Err(e),
-        })
-        .map_err(|e| Error::io(rundir, e))?;
-    match sys::mkdir_at(parent.as_fd(), unit.name()) {
-        Ok(()) => {}
-        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
-        Err(e) => return Err(Error::io(&unit.dir(), e)),
-    }
-    sys::open_dir_at(parent.as_fd(), unit.name()).map_err(|e| match e.raw_os_error() {
+    trust::create_dirs(rundir).map_err(|e| Error::io(rundir, e))?;
+    let parent = trust::open_configured_dir(rundir).map_err(|e| Error::io(rundir, e))?;
+    let dir = match sys::create_dir_at(parent.as_fd(), unit.name()) {
+        Ok(Some(fd)) => Ok(fd),
+        Ok(None) => sys::open_dir_at(parent.as_fd(), unit.name()),
+        Err(e) => Err(e),
+    };
+    let dir = dir.map_err(|e| match e.raw_os_error() {
         // O_DIRECTORY|O_NOFOLLOW on a symlink fails with ENOTDIR or ELOOP.
         Some(nix::libc::ELOOP | nix::libc::ENOTDIR) => {
             let symlink =
@@ -1133,7 +1287,9 @@ pub(crate) fn open_unit_dir(unit: &Unit) -> Result<OwnedFd> {
             )
         }
         _ => Error::io(&unit.dir(), e),
-    })
+    })?;
+    trust::writer_dir(unit, dir.as_fd())?;
+    Ok(dir)
 }
 
 /// Maps an I/O error on the unit's file `name` to an [`Error`] naming it.

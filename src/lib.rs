@@ -64,11 +64,24 @@
 //! - A change of owner (a new incarnation, or a supervisor handing the
 //!   unit to its child) is never read as a reused pid: `pid`, `starttime`
 //!   and `pidns` are replaced in a fixed order and read with a re-check.
-//! - A second live owner is refused and named; the first owner's state is
-//!   not touched. Bad input is refused before anything is written.
-//! - A value that is already set is not written again, and
-//!   [`Health::beat`] is rate-limited internally, so both can be called in a
-//!   hot loop.
+//! - An owner is alive only when something proves it: `/proc` in its own
+//!   PID namespace, or its held lock. A reader that can prove neither (a
+//!   `load --pid` unit seen from another container) answers "owner
+//!   unverifiable" (exit 4), never "ok"; `wait --gone` ends at once on it
+//!   and a death dependency counts it as dead.
+//! - A second live owner (or one that cannot be verified) is refused and
+//!   named; the first owner's state is not touched. Bad input is refused
+//!   before anything is written.
+//! - A call writes nothing only when a stat proves the file on disk is
+//!   still the inode this handle wrote (held open, unchanged since): what
+//!   another process wrote is overwritten by the next call, never hidden.
+//!   [`Health::beat`] is rate-limited internally, so it can be called in a
+//!   hot loop; an unchanged [`Health::set`] costs a stat or two.
+//! - A failed write of a worse state (a non-zero error, not ready, a shorter
+//!   heartbeat deadline) never leaves the better one visible: `error` is
+//!   removed instead, so the unit reads "starting"; when even that fails (a
+//!   read-only file system), the error says the previous state stays
+//!   visible.
 //!
 //! # Limitations
 //!
@@ -77,8 +90,18 @@
 //!   owner's identity is the exception, see above).
 //! - Nothing is flushed to disk unless [`Builder::sync`] is set: `/run` is a
 //!   tmpfs and does not survive a reboot anyway.
+//! - The write cache sees another process's rewrite *in place* (not by
+//!   rename) through the file's times: on a kernel with one timestamp per
+//!   clock tick (before multigrain timestamps, Linux 6.13), a same-size
+//!   rewrite within one tick of the owner's write can go unseen. Our
+//!   writers always rename.
 //! - Units written by the original Python module have no `starttime` and no
 //!   `lock`: for them a recycled pid cannot be told from the owner.
+//! - A unit registered with `liveness load --pid` holds no lock: it is
+//!   judged by `/proc` only, so only from its owner's PID namespace (an
+//!   exec probe is); from another one it is "owner unverifiable". A sidecar
+//!   that must watch a shell job runs the job under `liveness run`, whose
+//!   supervisor holds the lock.
 //! - `health.sh` cannot take a `flock` or read a file's mtime without
 //!   forking: it judges ownership by pid and start time only, which is why
 //!   it must run in the writer's PID namespace (an exec probe does).
@@ -89,10 +112,22 @@
 //! Unit names are `[A-Za-z0-9._-]{1,253}`, never `.` or `..`, so state never
 //! leaves the run directory. State files are reached through an open
 //! directory descriptor with `O_NOFOLLOW`: a symlink planted in a unit
-//! directory is replaced, never written through. Directories are created
-//! 0755 and files 0644 whatever the umask, because probes often run as
-//! another user; do not put secrets in messages. Anyone who can write the
-//! run directory can forge health: keep it writable by the owner only.
+//! directory is replaced, never written through. Directories (the run
+//! directory's missing parents included) are created 0755 and files 0644
+//! whatever the umask, because probes often run as another user; do not
+//! put secrets in messages.
+//!
+//! The run directory may be shared (an `emptyDir` is 0777, `/tmp` 1777), so
+//! the unit directory is a trust boundary (`doc/state-format.md`, *Trust*):
+//! writers refuse a unit directory that is not owned by their uid or that
+//! others can write, and replace — never chmod or write through — a file in
+//! it that is not theirs (another owner, a second hard link), the `lock`
+//! included; [`terminate`], [`wait_for`] and the dependencies of
+//! [`Supervisor`] act only on state owned by their uid or root (or, for
+//! `terminate`, by the target's own uid), not writable by others, with one
+//! link. Readers (probes, `status`, HTTP) judge what is there: they cannot
+//! know whom to expect, so another user who creates a unit directory first
+//! can still make a probe of it pass.
 //!
 //! # Examples
 //!
@@ -171,6 +206,7 @@ mod supervise;
 mod sys;
 mod terminate;
 mod tombstone;
+mod trust;
 mod unit;
 mod watch;
 
@@ -190,7 +226,7 @@ pub use crate::{
     terminate::{Terminated, terminate},
     tombstone::Tombstone,
     unit::{DEFAULT_RUNDIR, MAX_UNIT_LEN, RUNDIR_ENV, UNIT_ENV, Unit, validate_unit_name},
-    watch::{Awaited, wait_for},
+    watch::{Awaited, Progress, wait_for, wait_progress},
 };
 // The HTTP server exists only with the `http` feature (on by default); a
 // `use` tree cannot carry a `cfg` on one of its items.

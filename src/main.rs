@@ -14,7 +14,7 @@ use std::time::Duration;
 
 use cli::{Command, Target, Usage};
 use exit_code::ExitCode;
-use liveness::{ErrorKind, Health, Probe, Unit};
+use liveness::{ErrorKind, Health, Probe, Progress, Unit};
 
 /// A failure of the command itself (not a probe verdict).
 enum Failure {
@@ -98,13 +98,28 @@ fn run(args: impl IntoIterator<Item = std::ffi::OsString>) -> Result<ExitCode, F
                 .iter()
                 .map(|u| Unit::resolve(Some(u), rundir.as_deref()))
                 .collect::<Result<Vec<_>, _>>()?;
-            let left = liveness::wait_for(&units, what, timeout);
+            let left = liveness::wait_progress(&units, what, timeout);
             if left.is_empty() {
                 return Ok(ExitCode::Ok);
             }
+            // An owner that cannot be verified from here never becomes
+            // "gone": say so at once, with the reason, instead of timing out.
+            let unverifiable: Vec<String> = left
+                .iter()
+                .filter(|(_, p)| matches!(p, Progress::Unverifiable(_)))
+                .map(|(u, p)| format!("unit {u}: {}", p.reason().unwrap_or_default()))
+                .collect();
+            if !unverifiable.is_empty() {
+                let _ = writeln!(
+                    std::io::stderr(),
+                    "liveness: wait: {}",
+                    unverifiable.join(", ")
+                );
+                return Ok(ExitCode::OwnerGone);
+            }
             let list = left
                 .iter()
-                .map(|(u, why)| format!("{u} ({why})"))
+                .map(|(u, p)| format!("{u} ({})", p.reason().unwrap_or_default()))
                 .collect::<Vec<_>>()
                 .join(", ");
             let _ = writeln!(

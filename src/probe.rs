@@ -77,6 +77,11 @@ pub enum Verdict {
     NoState,
     /// 4: the owner is not running, its pid was reused, or its lock is free.
     OwnerGone,
+    /// 4: nothing can prove the owner alive from here: it lives in another
+    /// PID namespace (or `/proc` cannot be read) and holds no lock. A unit
+    /// registered with `liveness load --pid` is judged by `/proc` only, so
+    /// only from its owner's PID namespace.
+    Unverifiable,
     /// 5: the heartbeat is older than its deadline (the owner hangs).
     Stale,
     /// 6: loaded, but no error code reported yet.
@@ -104,7 +109,7 @@ impl Verdict {
             Verdict::Ok => 0,
             Verdict::Unhealthy => 1,
             Verdict::NoState => 3,
-            Verdict::OwnerGone => 4,
+            Verdict::OwnerGone | Verdict::Unverifiable => 4,
             Verdict::Stale => 5,
             Verdict::Starting | Verdict::NotReady => 6,
             Verdict::Corrupt => 7,
@@ -137,6 +142,7 @@ impl Verdict {
             Verdict::Unhealthy => "unhealthy",
             Verdict::NoState => "no state",
             Verdict::OwnerGone => "owner gone",
+            Verdict::Unverifiable => "owner unverifiable",
             Verdict::Stale => "heartbeat stale",
             Verdict::Starting => "starting",
             Verdict::NotReady => "not ready",
@@ -329,19 +335,22 @@ impl Probe {
     /// # Ok::<(), liveness::Error>(())
     /// ```
     pub fn check(&self, unit: &Unit) -> Report {
-        let report = Report::new(unit, self.mode);
-        let dir = match read::open_unit(unit) {
-            OpenUnit::Dir(fd) => fd,
+        match read::open_unit(unit) {
+            OpenUnit::Dir(fd) => self.check_at(unit, fd.as_fd()),
             OpenUnit::Missing => {
                 let reason = format!("no unit directory {}", unit.dir().display());
-                return report.failed((Verdict::NoState, reason));
+                Report::new(unit, self.mode).failed((Verdict::NoState, reason))
             }
-            OpenUnit::Bad(why) => {
-                return report.failed((Verdict::Corrupt, format!("unit directory: {why}")));
-            }
-        };
-        let mut report = report;
-        match self.judge(dir.as_fd(), &mut report) {
+            OpenUnit::Bad(why) => Report::new(unit, self.mode)
+                .failed((Verdict::Corrupt, format!("unit directory: {why}"))),
+        }
+    }
+
+    /// Judges `unit` through `dir`, its directory already open (and, for a
+    /// waiter or a dependency, already found trusted).
+    pub(crate) fn check_at(&self, unit: &Unit, dir: BorrowedFd<'_>) -> Report {
+        let mut report = Report::new(unit, self.mode);
+        match self.judge(dir, &mut report) {
             Ok(()) => report,
             Err(fail) => report.failed(fail),
         }
@@ -360,8 +369,10 @@ impl Probe {
             });
         };
         r.pid = Some(owner.pid);
-        if let Liveness::Gone(why) = alive {
-            return Err((Verdict::OwnerGone, why));
+        match alive {
+            Liveness::Alive => {}
+            Liveness::Gone(why) => return Err((Verdict::OwnerGone, why)),
+            Liveness::Unverifiable(why) => return Err((Verdict::Unverifiable, why)),
         }
 
         self.heartbeat(dir, r)?;
@@ -472,6 +483,7 @@ mod tests {
             (Verdict::Unhealthy, 1),
             (Verdict::NoState, 3),
             (Verdict::OwnerGone, 4),
+            (Verdict::Unverifiable, 4),
             (Verdict::Stale, 5),
             (Verdict::Starting, 6),
             (Verdict::NotReady, 6),

@@ -83,6 +83,31 @@ pub(crate) fn starttime_of(pid: u32) -> io::Result<Option<u64>> {
     Ok(read_stat(pid)?.filter(|s| !s.exited()).map(|s| s.starttime))
 }
 
+/// The real and effective uids of `pid` (the `Uid:` line of
+/// `/proc/<pid>/status`). `Ok(None)` when there is no such process.
+pub(crate) fn uids(pid: u32) -> io::Result<Option<[u32; 2]>> {
+    let text = match std::fs::read_to_string(format!("/proc/{pid}/status")) {
+        Ok(t) => t,
+        Err(e) if matches!(e.raw_os_error(), Some(nix::libc::ENOENT | nix::libc::ESRCH)) => {
+            return Ok(None);
+        }
+        Err(e) => return Err(e),
+    };
+    parse_uids(&text).map(Some).ok_or_else(|| {
+        io::Error::new(
+            io::ErrorKind::InvalidData,
+            format!("/proc/{pid}/status: no Uid line"),
+        )
+    })
+}
+
+/// The first two fields of the `Uid:` line of a `/proc/<pid>/status` text.
+fn parse_uids(status: &str) -> Option<[u32; 2]> {
+    let line = status.lines().find_map(|l| l.strip_prefix("Uid:"))?;
+    let mut fields = line.split_whitespace().map(str::parse::<u32>);
+    Some([fields.next()?.ok()?, fields.next()?.ok()?])
+}
+
 /// Inode number of the caller's PID namespace (`/proc/self/ns/pid` reads
 /// `pid:[4026531836]`).
 ///
@@ -90,7 +115,7 @@ pub(crate) fn starttime_of(pid: u32) -> io::Result<Option<u64>> {
 /// child forked after `unshare(CLONE_NEWPID)` lives in a new one, so the
 /// cached value is kept with the pid that read it.
 pub(crate) fn own_pidns() -> io::Result<u64> {
-    static CACHE: std::sync::Mutex<Option<(u32, u64)>> = std::sync::Mutex::new(None);
+    static CACHE: Mutex<Option<(u32, u64)>> = Mutex::new(None);
     let me = std::process::id();
     let mut cache = CACHE.lock().unwrap_or_else(|p| p.into_inner());
     if let Some((pid, ns)) = *cache
@@ -101,6 +126,33 @@ pub(crate) fn own_pidns() -> io::Result<u64> {
     let ns = pidns_of("/proc/self/ns/pid")?;
     *cache = Some((me, ns));
     Ok(ns)
+}
+
+/// Whether the `/proc` mounted here numbers processes as our PID namespace
+/// does (`/proc/self` names our own pid): without it, `/proc/<pid>` is
+/// another process than our `pid`, or nothing. Cached like
+/// [`own_pidns`].
+pub(crate) fn proc_is_ours() -> bool {
+    static CACHE: Mutex<Option<(u32, bool)>> = Mutex::new(None);
+    let me = std::process::id();
+    let mut cache = CACHE.lock().unwrap_or_else(|p| p.into_inner());
+    if let Some((pid, ours)) = *cache
+        && pid == me
+    {
+        return ours;
+    }
+    let ours =
+        std::fs::read_link("/proc/self").is_ok_and(|own| own.to_str() == Some(&me.to_string()));
+    *cache = Some((me, ours));
+    ours
+}
+
+/// The error for a `/proc` that is not our PID namespace's (or is missing).
+pub(crate) fn foreign_proc() -> io::Error {
+    io::Error::new(
+        io::ErrorKind::InvalidData,
+        "/proc is not mounted, or is another PID namespace's",
+    )
 }
 
 fn pidns_of(link: &str) -> io::Result<u64> {
@@ -152,6 +204,17 @@ mod tests {
         assert!(own_pidns().unwrap() > 0);
     }
 
+    /// The real and effective uids are the first two fields of `Uid:`.
+    #[test]
+    fn uids_are_parsed_from_status() {
+        let text = "Name:\tx\nUid:\t1000\t0\t0\t0\nGid:\t1\t1\t1\t1\n";
+        assert_eq!(parse_uids(text), Some([1000, 0]));
+        assert_eq!(parse_uids("Name:\tx\n"), None);
+        let own = uids(std::process::id()).unwrap().unwrap();
+        assert_eq!(own[1], nix::unistd::geteuid().as_raw());
+        assert_eq!(uids(i32::MAX as u32).unwrap(), None);
+    }
+
     /// Zombies count as exited.
     #[test]
     fn zombie_has_exited() {
@@ -178,8 +241,7 @@ mod tests {
 /// `None` when `/proc` is not our PID namespace's (a new namespace without
 /// `--mount-proc`): its pids would name other processes.
 pub(crate) fn children_of(ppid: u32) -> Option<Vec<u32>> {
-    let own = std::fs::read_link("/proc/self").ok()?;
-    if own.to_str() != Some(&std::process::id().to_string()) {
+    if !proc_is_ours() {
         return None;
     }
     let entries = std::fs::read_dir("/proc").ok()?;

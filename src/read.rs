@@ -164,9 +164,9 @@ pub(crate) fn owner(dir: BorrowedFd<'_>) -> Result<Option<Owner>, Bad> {
 /// Writers remove `starttime`, then write `pidns` and `pid`, then
 /// `starttime`; `owner` reads `pid` first. So the only mixed reading is the
 /// previous pid with the next start time, which looks like a reused pid. A
-/// verdict of "gone" is therefore checked by reading the three files once
-/// more: when they changed in between, the new reading is judged instead.
-/// The common case, a live owner, reads them once.
+/// verdict other than "alive" is therefore checked by reading the three
+/// files once more: when they changed in between, the new reading is judged
+/// instead. The common case, a live owner, reads them once.
 pub(crate) fn judged_owner(
     dir: BorrowedFd<'_>,
     lock: LockKnown,
@@ -191,8 +191,13 @@ pub(crate) fn judged_owner(
 /// Whether the recorded owner is still the process that wrote the state.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum Liveness {
+    /// Proven alive: by `/proc` in its PID namespace, or by its held lock.
     Alive,
+    /// Proven gone (not running, a zombie, pid reused, lock free).
     Gone(String),
+    /// Nothing can prove it alive from here: another PID namespace (or
+    /// `/proc` unreadable) and no lock held. Never counted as alive.
+    Unverifiable(String),
 }
 
 /// What the caller already knows about the `lock` file.
@@ -200,60 +205,101 @@ pub(crate) enum Liveness {
 pub(crate) enum LockKnown {
     /// Nothing: test it (probes).
     Unknown,
-    /// It was free a moment ago: the caller holds it now (a claim).
+    /// It was there and free a moment ago: the caller holds it now (a
+    /// claim).
     Free,
+    /// There was none: the caller created it and holds it now (a claim).
+    Absent,
     /// Another process holds it (a claim that found it taken).
     Held,
 }
 
+/// What `/proc` proved about the owner's pid.
+enum ProcProof {
+    /// Running, not a zombie, and the recorded start time (if any) matches.
+    Alive,
+    /// `/proc` cannot judge it from here; why, to end "cannot verify pid N
+    /// ..." with.
+    Nothing(String),
+}
+
 /// Judges the owner: is `pid` still the process that claimed the unit?
 ///
-/// 1. When the owner lives in our PID namespace (or we cannot tell), its
-///    `/proc/<pid>/stat` must exist, not be a zombie, and show the recorded
-///    start time.
-/// 2. The `lock` must not be free: a free lock means the process that
-///    claimed the unit has died. This is the only test that works from
-///    another container (another PID namespace), so an owner in another
-///    namespace is alive exactly when the lock is held.
+/// Alive needs a positive proof (doc/state-format.md, *Verdicts*):
+///
+/// 1. When the owner lives in our PID namespace (or `pidns` is absent:
+///    state of the original module), its `/proc/<pid>/stat` must exist,
+///    not be a zombie, and show the recorded start time. A `/proc` that
+///    cannot be read (not mounted, permission denied, our own namespace
+///    unknown) proves nothing either way.
+/// 2. A held `lock` proves the owner alive, a free one proves it dead: the
+///    kernel drops the lock when its holder dies. Probes also call a
+///    present-but-free lock "gone" when `/proc` says alive; a claim does
+///    not (the caller holds the lock itself; `/proc` decides).
+/// 3. Without a proof from `/proc` and without a lock file, the owner is
+///    [`Liveness::Unverifiable`]: a `load --pid` unit read from another
+///    PID namespace, or a forged `pidns`.
 pub(crate) fn liveness(
     dir: BorrowedFd<'_>,
     owner: &Owner,
     lock: LockKnown,
 ) -> Result<Liveness, Bad> {
-    let same_ns = match (owner.pidns, proc::own_pidns()) {
-        (Some(theirs), Ok(ours)) => theirs == ours,
-        _ => true,
-    };
-    if same_ns {
-        let pid = owner.pid;
-        match proc::read_stat(pid) {
+    let pid = owner.pid;
+    let proof = match proc_view(owner) {
+        Err(why) => ProcProof::Nothing(why),
+        Ok(()) => match proc::read_stat(pid) {
             Ok(None) => return Ok(Liveness::Gone(format!("pid {pid} is not running"))),
             Ok(Some(st)) if st.exited() => {
                 return Ok(Liveness::Gone(format!("pid {pid} has exited (zombie)")));
             }
-            Ok(Some(st)) => {
-                if let Some(recorded) = owner.starttime
-                    && st.starttime != recorded
-                {
+            Ok(Some(st)) => match owner.starttime {
+                Some(recorded) if st.starttime != recorded => {
                     return Ok(Liveness::Gone(format!(
                         "pid {pid} was reused (start time {}, recorded {recorded})",
                         st.starttime
                     )));
                 }
-            }
-            // /proc is not readable: fall back on the lock alone.
-            Err(e) => log::debug!("cannot read /proc/{pid}/stat: {e}"),
-        }
-    }
-    let free = match lock {
-        LockKnown::Unknown => lock_state(dir)? == LockState::Free,
-        LockKnown::Free => !same_ns,
-        LockKnown::Held => false,
+                _ => ProcProof::Alive,
+            },
+            Err(e) => ProcProof::Nothing(format!("(/proc/{pid}/stat: {})", sys::error_text(&e))),
+        },
     };
-    if free {
-        return Ok(Liveness::Gone("lock is free (the owner died)".into()));
+    let state = match lock {
+        LockKnown::Unknown => lock_state(dir)?,
+        LockKnown::Free => LockState::Free,
+        LockKnown::Absent => LockState::Absent,
+        LockKnown::Held => LockState::Held,
+    };
+    let free = || Ok(Liveness::Gone("lock is free (the owner died)".into()));
+    match (proof, state) {
+        (_, LockState::Held) => Ok(Liveness::Alive),
+        (ProcProof::Alive, LockState::Free) if lock == LockKnown::Unknown => free(),
+        (ProcProof::Alive, _) => Ok(Liveness::Alive),
+        (ProcProof::Nothing(_), LockState::Free) => free(),
+        (ProcProof::Nothing(why), LockState::Absent) => Ok(Liveness::Unverifiable(format!(
+            "cannot verify pid {pid} {why} and no lock is held"
+        ))),
     }
-    Ok(Liveness::Alive)
+}
+
+/// `Ok` when `/proc` can judge the owner's pid: `/proc` is our namespace's,
+/// and the owner's `pidns` is ours (or was not recorded). Otherwise
+/// why not, as the middle of "cannot verify pid N ... and no lock is held".
+fn proc_view(owner: &Owner) -> Result<(), String> {
+    if !proc::proc_is_ours() {
+        return Err(format!("({})", sys::error_text(&proc::foreign_proc())));
+    }
+    match (owner.pidns, proc::own_pidns()) {
+        (_, Err(e)) => Err(format!(
+            "(our own PID namespace is unknown: {})",
+            sys::error_text(&e)
+        )),
+        (None, Ok(_)) => Ok(()),
+        (Some(theirs), Ok(ours)) if theirs == ours => Ok(()),
+        (Some(theirs), Ok(ours)) => Err(format!(
+            "from this PID namespace (its pidns {theirs}, ours {ours})"
+        )),
+    }
 }
 
 /// The state of the `lock` file.

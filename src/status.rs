@@ -49,10 +49,7 @@ pub fn status(rundir: &Path) -> Result<Vec<Report>> {
 
 /// Names of the units under `rundir`, sorted.
 pub(crate) fn unit_names(rundir: &Path) -> Result<Vec<String>> {
-    let dir = match sys::open_dir(rundir).or_else(|e| match e.raw_os_error() {
-        Some(nix::libc::ELOOP) => std::fs::File::open(rundir).map(Into::into),
-        _ => Err(e),
-    }) {
+    let dir = match crate::trust::open_configured_dir(rundir) {
         Ok(d) => d,
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
         Err(e) => return Err(Error::io(rundir, e)),
@@ -97,6 +94,7 @@ pub fn status_table(reports: &[Report]) -> String {
                 match r.verdict {
                     crate::Verdict::NoState => dash(),
                     crate::Verdict::OwnerGone => "no".to_owned(),
+                    crate::Verdict::Unverifiable => "?".to_owned(),
                     _ if r.pid.is_some() => "yes".to_owned(),
                     _ => dash(),
                 },

@@ -32,7 +32,7 @@ use crate::kubexit;
 use crate::proc;
 use crate::read;
 use crate::sys::{self, Ended, SupervisorSignals};
-use crate::tombstone::{self, Tombstone};
+use crate::tombstone::Tombstone;
 use crate::unit::{RUNDIR_ENV, UNIT_ENV, Unit};
 use crate::watch::{self, Awaited, Watcher};
 
@@ -707,7 +707,6 @@ impl Run<'_> {
         let mut killed = false;
         let mut ints = 0;
         let mut check_deaths = death.is_some();
-        let mut warned = Vec::new();
         let ended = loop {
             let batch = self.read_signals(sfd, Some(pid));
             if let Some(ended) = batch.child {
@@ -743,7 +742,7 @@ impl Run<'_> {
             {
                 w.drain();
                 if stop_deadline.is_none()
-                    && let Some((unit, why)) = dead_dep(&sup.death_deps, &mut warned)
+                    && let Some((unit, why)) = dead_dep(&sup.death_deps)
                 {
                     log::info!("death dependency {unit}: {why}: stopping pid {pid}");
                     stopped_by = Some(format!("death dependency {unit}: {why}"));
@@ -957,32 +956,11 @@ impl Run<'_> {
     }
 }
 
-/// The first death dependency that has died, and how. A tombstone that
-/// cannot be read is logged once (in `warned`), and does not count.
-fn dead_dep(deps: &[Unit], warned: &mut Vec<String>) -> Option<(String, String)> {
-    for u in deps {
-        match tombstone::read_dep(u) {
-            Ok(Some(t)) if t.died.is_some() => {
-                let how = t.ending().unwrap_or_default();
-                return Some((u.name().to_owned(), format!("exited: {how}")));
-            }
-            Ok(_) => {}
-            Err(why) => {
-                if !warned.contains(&why) {
-                    log::warn!(
-                        "death dependency {}: ignoring its tombstone: {why}",
-                        u.name()
-                    );
-                    warned.push(why);
-                }
-            }
-        }
-        let r = crate::probe::Probe::new(crate::probe::Mode::Startup).check(u);
-        if r.verdict == crate::probe::Verdict::OwnerGone {
-            return Some((u.name().to_owned(), format!("owner gone: {}", r.reason)));
-        }
-    }
-    None
+/// The first death dependency that has died, and how (see
+/// [`watch::death`]).
+fn dead_dep(deps: &[Unit]) -> Option<(String, String)> {
+    deps.iter()
+        .find_map(|u| watch::death(u).map(|how| (u.name().to_owned(), how)))
 }
 
 /// Writes `text` (cut at 4096 bytes, on a character boundary) to `path`.

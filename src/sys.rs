@@ -42,7 +42,10 @@ pub(crate) fn open_dir(path: &Path) -> io::Result<OwnedFd> {
 }
 
 /// Opens the directory `name` inside `dir`, refusing symlinks.
-pub(crate) fn open_dir_at(dir: BorrowedFd<'_>, name: &str) -> io::Result<OwnedFd> {
+pub(crate) fn open_dir_at<P: ?Sized + nix::NixPath>(
+    dir: BorrowedFd<'_>,
+    name: &P,
+) -> io::Result<OwnedFd> {
     nix::fcntl::openat(
         dir,
         name,
@@ -52,28 +55,43 @@ pub(crate) fn open_dir_at(dir: BorrowedFd<'_>, name: &str) -> io::Result<OwnedFd
     .map_err(io_err)
 }
 
-/// Creates the directory `name` inside `dir` with mode 0755 (whatever the
-/// umask). `AlreadyExists` is returned as an error for the caller to judge.
-pub(crate) fn mkdir_at(dir: BorrowedFd<'_>, name: &str) -> io::Result<()> {
-    nix::sys::stat::mkdirat(dir, name, mode(DIR_MODE)).map_err(io_err)?;
-    nix::sys::stat::fchmodat(
-        dir,
-        name,
-        mode(DIR_MODE),
-        nix::sys::stat::FchmodatFlags::NoFollowSymlink,
-    )
-    .or_else(|e| match e {
-        // Some kernels refuse AT_SYMLINK_NOFOLLOW for fchmodat; the directory
-        // we just made cannot be a symlink, so follow.
-        Errno::EOPNOTSUPP => nix::sys::stat::fchmodat(
-            dir,
-            name,
-            mode(DIR_MODE),
-            nix::sys::stat::FchmodatFlags::FollowSymlink,
-        ),
-        e => Err(e),
-    })
-    .map_err(io_err)
+/// Creates the directory `name` inside `dir` (mode 0755 before the umask;
+/// see [`create_dir_at`] for one that is 0755 whatever the umask).
+/// `AlreadyExists` is returned as an error for the caller to judge.
+pub(crate) fn mkdir_at<P: ?Sized + nix::NixPath>(dir: BorrowedFd<'_>, name: &P) -> io::Result<()> {
+    nix::sys::stat::mkdirat(dir, name, mode(DIR_MODE)).map_err(io_err)
+}
+
+/// Creates the directory `name` inside `dir` and opens it, mode 0755
+/// whatever the umask: the mode is set through the descriptor of the
+/// directory just made, and only when it is still the one we made (ours,
+/// not a symlink swapped in). `Ok(None)` when `name` already exists: not
+/// ours to change.
+pub(crate) fn create_dir_at<P: ?Sized + nix::NixPath>(
+    dir: BorrowedFd<'_>,
+    name: &P,
+) -> io::Result<Option<OwnedFd>> {
+    match mkdir_at(dir, name) {
+        Ok(()) => {}
+        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => return Ok(None),
+        Err(e) => return Err(e),
+    }
+    let fd = open_dir_at(dir, name)?;
+    let st = fstat(&fd)?;
+    if st.st_uid == euid() && st.st_mode & 0o7777 != DIR_MODE as nix::libc::mode_t {
+        fchmod(&fd, DIR_MODE)?;
+    }
+    Ok(Some(fd))
+}
+
+/// Sets the permission bits of an open file or directory.
+pub(crate) fn fchmod(fd: impl AsFd, bits: u32) -> io::Result<()> {
+    nix::sys::stat::fchmod(fd, mode(bits)).map_err(io_err)
+}
+
+/// The effective uid of this process.
+pub(crate) fn euid() -> u32 {
+    nix::unistd::geteuid().as_raw()
 }
 
 /// Opens `name` in `dir` for reading: no symlinks, no blocking on a FIFO, no
@@ -104,37 +122,23 @@ pub(crate) fn create_excl_at(dir: BorrowedFd<'_>, name: &str) -> io::Result<File
         mode(FILE_MODE),
     )
     .map_err(io_err)?;
-    nix::sys::stat::fchmod(&fd, mode(FILE_MODE)).map_err(io_err)?;
+    fchmod(&fd, FILE_MODE)?;
     Ok(File::from(fd))
 }
 
-/// Opens (creating if needed) `name` in `dir`, mode 0644, no symlinks. Used
-/// for the lock file: `flock` needs no write access, and a descriptor open
-/// for reading only does not keep the file system from being remounted
-/// read-only.
-pub(crate) fn open_or_create_at(dir: BorrowedFd<'_>, name: &str) -> io::Result<File> {
+/// Creates `name` in `dir` exclusively and opens it for reading only, mode
+/// 0644 whatever the umask. Used for the lock file: `flock` needs no write
+/// access, and a descriptor open for reading only does not keep the file
+/// system from being remounted read-only.
+pub(crate) fn create_lock_at(dir: BorrowedFd<'_>, name: &str) -> io::Result<File> {
     let fd = nix::fcntl::openat(
         dir,
         name,
-        OFlag::O_RDONLY | OFlag::O_CREAT | OFlag::O_NOFOLLOW | OFlag::O_NONBLOCK | OFlag::O_CLOEXEC,
+        OFlag::O_RDONLY | OFlag::O_CREAT | OFlag::O_EXCL | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC,
         mode(FILE_MODE),
     )
     .map_err(io_err)?;
-    let st = nix::sys::stat::fstat(&fd).map_err(io_err)?;
-    if !is_regular(&st) {
-        return Err(io::Error::new(
-            io::ErrorKind::InvalidData,
-            "not a regular file",
-        ));
-    }
-    if st.st_mode & 0o7777 != FILE_MODE as nix::libc::mode_t {
-        // Made under a restrictive umask: widen it so probes running as
-        // another user can test the lock. Not ours to change: leave it.
-        match nix::sys::stat::fchmod(&fd, mode(FILE_MODE)) {
-            Ok(()) | Err(Errno::EPERM) => {}
-            Err(e) => return Err(io_err(e)),
-        }
-    }
+    fchmod(&fd, FILE_MODE)?;
     Ok(File::from(fd))
 }
 

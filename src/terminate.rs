@@ -11,7 +11,7 @@
 //! have exited *and* the unit must be released (no `pid` file naming it, or
 //! its lock no longer held).
 
-use std::os::fd::AsFd;
+use std::os::fd::{AsFd, BorrowedFd};
 use std::time::{Duration, Instant};
 
 use nix::sys::signal::Signal;
@@ -20,6 +20,7 @@ use crate::error::{Error, ErrorKind, Result};
 use crate::proc;
 use crate::read::{self, LockState, OpenUnit};
 use crate::sys;
+use crate::trust;
 use crate::unit::Unit;
 use crate::watch::{self, Watcher};
 
@@ -51,7 +52,10 @@ pub enum Terminated {
 ///   verify it; nothing was signalled.
 /// - [`ErrorKind::Timeout`]: signalled, but still running (or the unit
 ///   still held) when `wait` passed.
-/// - [`ErrorKind::Corrupt`]: the state cannot be read.
+/// - [`ErrorKind::Corrupt`]: the state cannot be read, or cannot be trusted:
+///   the unit directory or a state file is owned by a user other than this
+///   process's, root or the target's own, is writable by group or others,
+///   or has more than one link; nothing was signalled.
 /// - [`ErrorKind::InvalidInput`]: not a signal number.
 /// - [`ErrorKind::Io`]: the kernel refused (`EPERM`), or the owner lives in
 ///   another PID namespace.
@@ -96,21 +100,32 @@ pub fn terminate(unit: &Unit, signal: i32, wait: Option<Duration>) -> Result<Ter
         )
     })?;
     let pid = owner.pid;
+    let untrusted = |why: String| Error::new(ErrorKind::Corrupt, what.clone(), why).with_pid(pid);
+    trusted_for(unit, dir.as_fd(), pid).map_err(untrusted)?;
     let gone = |why: String| Error::new(ErrorKind::OwnerGone, what.clone(), why).with_pid(pid);
     let Some(recorded) = owner.starttime else {
         return Err(gone(format!(
             "no start time recorded: cannot verify pid {pid}, not signalled"
         )));
     };
-    if let (Some(theirs), Ok(ours)) = (owner.pidns, proc::own_pidns())
-        && theirs != ours
-    {
-        return Err(Error::new(
-            ErrorKind::Io,
-            what,
-            format!("pid {pid} is in another PID namespace: cannot signal it from here"),
-        )
-        .with_pid(pid));
+    // The start time is checked through `/proc`: it must be our PID
+    // namespace's, and the owner must live in it.
+    let elsewhere = match (owner.pidns, proc::own_pidns()) {
+        _ if !proc::proc_is_ours() => Some(format!(
+            "cannot verify pid {pid}: {}, not signalled",
+            sys::error_text(&proc::foreign_proc())
+        )),
+        (_, Err(e)) => Some(format!(
+            "cannot verify pid {pid}: our own PID namespace is unknown ({}), not signalled",
+            sys::error_text(&e)
+        )),
+        (Some(theirs), Ok(ours)) if theirs != ours => Some(format!(
+            "pid {pid} is in another PID namespace: cannot signal it from here"
+        )),
+        _ => None,
+    };
+    if let Some(why) = elsewhere {
+        return Err(Error::new(ErrorKind::Io, what, why).with_pid(pid));
     }
     let pidfd = match sys::pidfd_open(pid) {
         Ok(fd) => fd,
@@ -146,6 +161,9 @@ pub fn terminate(unit: &Unit, signal: i32, wait: Option<Duration>) -> Result<Ter
             ));
         }
     }
+    // Once more for the process now pinned: state its own uid wrote is
+    // acceptable only if this very process has that uid.
+    trusted_for(unit, dir.as_fd(), pid).map_err(untrusted)?;
     match sys::pidfd_send_signal(pidfd.as_fd(), sig) {
         Ok(()) => log::info!("{what}: sent {sig} to pid {pid}"),
         Err(e) if e.raw_os_error() == Some(nix::libc::ESRCH) => {
@@ -202,5 +220,18 @@ pub fn terminate(unit: &Unit, signal: i32, wait: Option<Duration>) -> Result<Ter
         } else {
             let _ = sys::poll_readable(&fds, watch::millis(wait));
         }
+    }
+}
+
+/// Whether the state of `unit` may be acted on to signal `pid`: trusted
+/// ([`trust::actor`]), or written by `pid`'s own uid (real or effective),
+/// which could signal it anyway.
+fn trusted_for(unit: &Unit, dir: BorrowedFd<'_>, pid: u32) -> std::result::Result<(), String> {
+    let Err(why) = trust::actor(unit, dir, &[]) else {
+        return Ok(());
+    };
+    match proc::uids(pid) {
+        Ok(Some(uids)) if trust::actor(unit, dir, &uids).is_ok() => Ok(()),
+        _ => Err(format!("{why}; not signalled")),
     }
 }

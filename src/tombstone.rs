@@ -166,7 +166,6 @@ impl Tombstone {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn read(unit: &Unit) -> Result<Option<Tombstone>> {
-        let path = unit.file(format::TOMBSTONE).display().to_string();
         let dir = match read::open_unit(unit) {
             OpenUnit::Missing => return Ok(None),
             OpenUnit::Bad(why) => {
@@ -179,8 +178,13 @@ impl Tombstone {
             OpenUnit::Dir(fd) => fd,
         };
         use std::os::fd::AsFd;
-        read_at(dir.as_fd())
-            .map_err(|bad| Error::new(ErrorKind::Corrupt, path, bad.why.to_string()))
+        read_at(dir.as_fd()).map_err(|bad| {
+            Error::new(
+                ErrorKind::Corrupt,
+                unit.file(format::TOMBSTONE).display().to_string(),
+                bad.why.to_string(),
+            )
+        })
     }
 
     /// Parses a tombstone's bytes (the exact format above).
@@ -251,23 +255,6 @@ impl Tombstone {
             (None, Some(c)) => format!("code {c} at {died}"),
             (None, None) => format!("at {died}"),
         })
-    }
-}
-
-/// The tombstone a dependent judges `unit` by: its own, else (a kubexit
-/// container) kubexit's `<graveyard>/<name>`, read leniently.
-///
-/// # Errors
-///
-/// One line naming the file that cannot be read or trusted.
-pub(crate) fn read_dep(unit: &Unit) -> std::result::Result<Option<Tombstone>, String> {
-    match Tombstone::read(unit) {
-        Ok(Some(t)) => Ok(Some(t)),
-        Ok(None) => match crate::kubexit::read(unit)? {
-            crate::kubexit::Found::Nothing => Ok(None),
-            crate::kubexit::Found::Tombstone(t) => Ok(Some(t)),
-        },
-        Err(e) => Err(e.to_string()),
     }
 }
 

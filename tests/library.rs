@@ -14,6 +14,29 @@ use std::time::Duration;
 use common::{Rundir, Tree};
 use liveness::{ErrorKind, Health, Mode, Probe, Unit, Verdict};
 
+/// A handle on `unit` under `rd`, loaded by this process.
+fn loaded(rd: &Rundir, unit: &str) -> Health {
+    let h = Health::builder()
+        .unit(unit)
+        .rundir(rd.path())
+        .build()
+        .unwrap();
+    h.load().unwrap();
+    h
+}
+
+/// As [`loaded`], with a heartbeat deadline of `secs` seconds.
+fn loaded_beating(rd: &Rundir, unit: &str, secs: u64) -> Health {
+    let h = Health::builder()
+        .unit(unit)
+        .rundir(rd.path())
+        .heartbeat(Duration::from_secs(secs))
+        .build()
+        .unwrap();
+    h.load().unwrap();
+    h
+}
+
 fn snapshot(dir: &Path) -> Vec<(String, Vec<u8>, u64)> {
     let mut v: Vec<_> = std::fs::read_dir(dir)
         .unwrap()
@@ -99,12 +122,7 @@ fn a_second_owner_is_refused_and_the_first_untouched() {
 #[test]
 fn a_second_handle_in_the_same_process_is_refused() {
     let rd = Rundir::new();
-    let a = Health::builder()
-        .unit("one")
-        .rundir(rd.path())
-        .build()
-        .unwrap();
-    a.load().unwrap();
+    let a = loaded(&rd, "one");
     let b = Health::builder()
         .unit("one")
         .rundir(rd.path())
@@ -123,12 +141,7 @@ fn a_second_handle_in_the_same_process_is_refused() {
 fn a_supervised_process_attaches() {
     let rd = Rundir::new();
     // This process plays the supervisor: it claims the unit...
-    let sup = Health::builder()
-        .unit("app")
-        .rundir(rd.path())
-        .build()
-        .unwrap();
-    sup.load().unwrap();
+    let _sup = loaded(&rd, "app");
     // ...starts the child, and records it as the owner before it loads.
     let (mut tree, mut out) = spawn_writer(&rd, "app", "attach");
     let child = tree.child.id();
@@ -181,12 +194,7 @@ fn a_forked_child_does_not_reset_its_parents_unit() {
 #[test]
 fn drop_resets() {
     let rd = Rundir::new();
-    let h = Health::builder()
-        .unit("d")
-        .rundir(rd.path())
-        .build()
-        .unwrap();
-    h.load().unwrap();
+    let h = loaded(&rd, "d");
     h.set(0).unwrap();
     h.ready().unwrap();
     let unit = h.unit().clone();
@@ -207,13 +215,7 @@ fn drop_resets() {
 #[test]
 fn unchanged_values_do_not_touch_the_disk() {
     let rd = Rundir::new();
-    let h = Health::builder()
-        .unit("quiet")
-        .rundir(rd.path())
-        .heartbeat(Duration::from_secs(30))
-        .build()
-        .unwrap();
-    h.load().unwrap();
+    let h = loaded_beating(&rd, "quiet", 30);
     h.set_with_message(3, "db").unwrap();
     h.ready().unwrap();
     let ino = |f: &str| {
@@ -335,8 +337,9 @@ impl Drop for Tmpfs {
 }
 
 /// On a read-only run directory every write fails with one clear error
-/// (library: `ErrorKind::Io`; CLI: exit 11), nothing panics, and the state
-/// written before stays intact and healthy.
+/// (library: `ErrorKind::Io`; CLI: exit 11), nothing panics, and a write
+/// that would have made the state worse says that the previous state stays
+/// visible (nothing can be removed either).
 #[test]
 fn a_read_only_rundir_gives_a_clear_error_and_keeps_state() {
     if !common::require(
@@ -348,25 +351,25 @@ fn a_read_only_rundir_gives_a_clear_error_and_keeps_state() {
     }
     let rd = Rundir::new();
     let fs = Tmpfs::mount(rd.path(), "1m");
-    let h = Health::builder()
-        .unit("ro")
-        .rundir(rd.path())
-        .build()
-        .unwrap();
-    h.load().unwrap();
+    let h = loaded(&rd, "ro");
     h.set(0).unwrap();
     h.ready().unwrap();
     fs.remount("ro");
 
+    let visible = "the previous state stays visible";
     let e = h.set_with_message(3, "disk").unwrap_err();
     assert_eq!(e.kind(), ErrorKind::Io);
     assert!(e.to_string().contains("Read-only file system"), "{e}");
-    assert!(h.not_ready().is_err());
+    assert!(e.to_string().contains(visible), "{e}");
+    let e = h.not_ready().unwrap_err();
+    assert!(e.to_string().contains(visible), "{e}");
     let r = rd.liveness("ro", &["set", "3"]);
     assert_eq!(r.code, 11, "{}", r.stderr);
     assert_eq!(r.stderr.lines().count(), 1);
     assert!(
-        r.stderr.starts_with("liveness: ") && r.stderr.contains("Read-only file system"),
+        r.stderr.starts_with("liveness: ")
+            && r.stderr.contains("Read-only file system")
+            && r.stderr.contains(visible),
         "{}",
         r.stderr
     );
@@ -379,50 +382,264 @@ fn a_read_only_rundir_gives_a_clear_error_and_keeps_state() {
     drop(h);
 }
 
-/// On a full run directory a write fails with ENOSPC, leaves the previous
-/// value and no temporary file behind, and succeeds again once there is room.
+/// On a full run directory a write fails with ENOSPC and leaves no
+/// temporary file behind; a write that would have made the state worse
+/// removes `error` instead, so no probe passes on the better state it
+/// replaced (each row: the call, the probe's exit code after it); a failed
+/// `set(0)` leaves the worse code. Once there is room, writes succeed.
 #[test]
-fn a_full_rundir_gives_a_clear_error_and_keeps_state() {
+fn a_full_rundir_never_leaves_a_better_state_visible() {
     if !common::require(
         common::is_root(),
-        "a_full_rundir_gives_a_clear_error_and_keeps_state",
+        "a_full_rundir_never_leaves_a_better_state_visible",
         "root (mount)",
     ) {
         return;
     }
+    // Each row: the call, the error code before it, the probe's flags, the
+    // probe's exit code after it, whether `error` is removed.
+    let table = [
+        Worse::new("set(3)", 0, |h| h.set(3), &[], 6, true),
+        Worse::new(
+            "set_with_message(3)",
+            0,
+            |h| h.set_with_message(3, "disk full"),
+            &[],
+            6,
+            true,
+        ),
+        Worse::new(
+            "set_heartbeat(shorter)",
+            0,
+            |h| h.set_heartbeat(Duration::from_secs(5)),
+            &[],
+            6,
+            true,
+        ),
+        Worse::new("set(0) after 3 (not worse)", 3, |h| h.set(0), &[], 1, false),
+        // Negative control: removing `ready` needs no space.
+        Worse::new("not_ready()", 0, Health::not_ready, &["--ready"], 6, false),
+    ];
+    for row in table {
+        let (name, falls_back) = (row.name, row.falls_back);
+        let rd = Rundir::new();
+        let _fs = Tmpfs::mount(rd.path(), "64k");
+        let h = loaded_beating(&rd, "full", 60);
+        h.set(row.start).unwrap();
+        h.ready().unwrap();
+        let filler = rd.path().join("filler");
+        fill(&filler);
+
+        let result = (row.call)(&h);
+        let mut args = vec!["probe"];
+        args.extend_from_slice(row.probe_args);
+        let probe = rd.liveness("full", &args);
+        assert_eq!(probe.code, row.code, "{name}: {}", probe.stderr);
+        if name.starts_with("not_ready") {
+            result.unwrap();
+            continue;
+        }
+        let e = result.unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::Io, "{name}");
+        assert!(
+            e.to_string().contains("No space left on device"),
+            "{name}: {e}"
+        );
+        assert_eq!(
+            e.to_string().contains("removed error instead"),
+            falls_back,
+            "{name}: {e}"
+        );
+        let temps: Vec<_> = std::fs::read_dir(rd.unit_dir("full"))
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .filter(|n| n.starts_with(".tmp."))
+            .collect();
+        assert!(temps.is_empty(), "{name}: {temps:?}");
+        if falls_back {
+            // The CLI says the same in its one line, exit 11 (the removed
+            // `error` freed a block: fill it first).
+            fill(&filler);
+            let r = rd.liveness("full", &["set", "4"]);
+            assert_eq!(r.code, 11, "{}", r.stderr);
+            assert!(r.stderr.contains("removed error instead"), "{}", r.stderr);
+            assert_eq!(rd.liveness("full", &["probe"]).code, 6);
+        }
+        std::fs::remove_file(&filler).unwrap();
+        h.set_with_message(3, "disk full").unwrap();
+        assert_eq!(rd.liveness("full", &["probe"]).code, 1, "{name}");
+    }
+}
+
+/// A process attached under `liveness run --ready-on-start` starts knowing
+/// nothing of what its supervisor wrote: its `not_ready()` removes `ready`,
+/// and `probe --ready` fails. Negative control: before the call, it passes.
+#[test]
+fn an_attached_handles_not_ready_is_written() {
     let rd = Rundir::new();
-    let _fs = Tmpfs::mount(rd.path(), "64k");
-    let h = Health::builder()
-        .unit("full")
-        .rundir(rd.path())
-        .build()
+    let mut cmd = Command::new(common::bin());
+    cmd.args(["run", "--ready-on-start", "-u", "att", "-r"])
+        .arg(rd.path())
+        .arg("--")
+        .arg(common::example("state_writer"))
+        .args([rd.path().to_str().unwrap(), "att", "unready"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped());
+    let mut tree = Tree::spawn(&mut cmd);
+    let mut out = BufReader::new(tree.child.stdout.take().unwrap());
+    assert_eq!(line(&mut out), "attached");
+    let p = rd.liveness("att", &["probe", "--ready"]);
+    assert_eq!(p.code, 6, "{}", p.stderr);
+    assert!(p.stderr.contains("not ready"), "{}", p.stderr);
+    assert_eq!(rd.liveness("att", &["probe"]).code, 0);
+    drop(tree.child.stdin.take());
+    assert!(tree.wait_timeout(common::PATIENCE).is_some());
+
+    // Negative control: the same supervisor without the child's call.
+    let mut cmd = Command::new(common::bin());
+    cmd.args(["run", "--ready-on-start", "-u", "ctl", "-r"])
+        .arg(rd.path())
+        .args(["--", "sh", "-c", "echo started; read x"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped());
+    let mut tree = Tree::spawn(&mut cmd);
+    let mut out = BufReader::new(tree.child.stdout.take().unwrap());
+    assert_eq!(line(&mut out), "started");
+    assert_eq!(rd.liveness("ctl", &["probe", "--ready"]).code, 0);
+}
+
+/// A row of `a_full_rundir_never_leaves_a_better_state_visible`.
+struct Worse {
+    name: &'static str,
+    start: u32,
+    call: fn(&Health) -> liveness::Result<()>,
+    probe_args: &'static [&'static str],
+    code: i32,
+    falls_back: bool,
+}
+
+impl Worse {
+    fn new(
+        name: &'static str,
+        start: u32,
+        call: fn(&Health) -> liveness::Result<()>,
+        probe_args: &'static [&'static str],
+        code: i32,
+        falls_back: bool,
+    ) -> Worse {
+        Worse {
+            name,
+            start,
+            call,
+            probe_args,
+            code,
+            falls_back,
+        }
+    }
+}
+
+/// Appends to `filler` until its file system has no block left.
+fn fill(filler: &Path) {
+    let mut f = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(filler)
         .unwrap();
-    h.load().unwrap();
-    h.set(0).unwrap();
-    // Fill every remaining block.
-    let filler = rd.path().join("filler");
-    let mut f = std::fs::File::create(&filler).unwrap();
     let chunk = vec![0u8; 4096];
     while f.write_all(&chunk).is_ok() {}
+}
+
+/// When the message cannot be written, the error code still is (a
+/// directory planted where `message` belongs makes the message write fail
+/// on any file system).
+#[test]
+fn a_failed_message_write_still_writes_the_error() {
+    let rd = Rundir::new();
+    let h = loaded(&rd, "m");
+    h.set(0).unwrap();
+    std::fs::create_dir(rd.unit_dir("m").join("message")).unwrap();
+    let e = h.set_with_message(3, "why").unwrap_err();
+    assert!(e.to_string().contains("message"), "{e}");
+    assert_eq!(rd.read("m", "error"), Some(b"3\n".to_vec()));
+    assert_ne!(rd.liveness("m", &["probe"]).code, 0);
+    // Negative control: with the obstacle gone, both are written.
+    std::fs::remove_dir(rd.unit_dir("m").join("message")).unwrap();
+    h.set_with_message(3, "why").unwrap();
+    assert_eq!(rd.read("m", "message"), Some(b"why\n".to_vec()));
+}
+
+/// What another process wrote is never hidden by the owner's cache: after a
+/// helper's `liveness set|ready|not-ready`, the owner's next call with its
+/// own value writes it (each row: the owner's value, the helper's command,
+/// the probe that shows which one is on disk).
+#[test]
+fn the_write_cache_never_hides_a_helpers_write() {
+    type Call = fn(&Health) -> liveness::Result<()>;
+    type Row = (
+        &'static str,
+        Call,
+        &'static [&'static str],
+        &'static [&'static str],
+        i32,
+    );
+    let table: [Row; 4] = [
+        (
+            "set(3) vs set 0",
+            |h| h.set(3),
+            &["set", "0"],
+            &["probe"],
+            1,
+        ),
+        (
+            "set_with_message(3) vs set 3 other",
+            |h| h.set_with_message(3, "mine"),
+            &["set", "3", "-m", "theirs"],
+            &["probe"],
+            1,
+        ),
+        (
+            "not_ready() vs ready",
+            Health::not_ready,
+            &["ready"],
+            &["probe", "--ready"],
+            6,
+        ),
+        (
+            "ready() vs not-ready",
+            Health::ready,
+            &["not-ready"],
+            &["probe", "--ready"],
+            0,
+        ),
+    ];
+    for (name, call, helper, probe, code) in table {
+        let rd = Rundir::new();
+        let h = loaded(&rd, "c");
+        h.set(0).unwrap();
+        call(&h).unwrap();
+        let r = rd.liveness("c", helper);
+        assert_eq!(r.code, 0, "{name}: {}", r.stderr);
+        call(&h).unwrap();
+        let p = rd.liveness("c", probe);
+        assert_eq!(p.code, code, "{name}: {}", p.stderr);
+        if name.starts_with("set_with_message") {
+            assert_eq!(rd.read("c", "message"), Some(b"mine\n".to_vec()));
+        }
+    }
+    // A rewrite in place (same inode, new bytes) is seen too.
+    let rd = Rundir::new();
+    let h = loaded(&rd, "c");
+    h.set(3).unwrap();
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .truncate(true)
+        .open(rd.unit_dir("c").join("error"))
+        .unwrap();
+    f.write_all(b"0\n").unwrap();
     drop(f);
-
-    let e = h.set_with_message(3, "disk full").unwrap_err();
-    assert_eq!(e.kind(), ErrorKind::Io);
-    assert!(e.to_string().contains("No space left on device"), "{e}");
-    let r = rd.liveness("full", &["set", "4"]);
-    assert_eq!(r.code, 11, "{}", r.stderr);
-    assert_eq!(rd.read("full", "error"), Some(b"0\n".to_vec()));
-    let temps: Vec<_> = std::fs::read_dir(rd.unit_dir("full"))
-        .unwrap()
-        .map(|e| e.unwrap().file_name().into_string().unwrap())
-        .filter(|n| n.starts_with(".tmp."))
-        .collect();
-    assert!(temps.is_empty(), "{temps:?}");
-    assert_eq!(rd.liveness("full", &["probe"]).code, 0);
-
-    std::fs::remove_file(&filler).unwrap();
-    h.set_with_message(3, "disk full").unwrap();
-    assert_eq!(rd.liveness("full", &["probe"]).code, 1);
+    assert_eq!(rd.liveness("c", &["probe"]).code, 0);
+    h.set(3).unwrap();
+    assert_eq!(rd.liveness("c", &["probe"]).code, 1);
 }
 
 /// The original module's style: checks registered by name, selected by

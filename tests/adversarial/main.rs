@@ -14,6 +14,12 @@
 #[path = "../common/mod.rs"]
 mod common;
 
+mod cross_ns;
+mod foreign;
+mod hardlinks;
+mod other_user;
+mod umask;
+
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
@@ -550,6 +556,18 @@ fn cases() -> Vec<Case> {
                 7,
                 |f| {
                     f.write("error", b"0\0\n");
+                },
+            )
+        },
+        Case {
+            sh: 0,
+            wording_differs: true,
+            ..case(
+                "pidns of another namespace, no lock (sh ignores pidns): unverifiable",
+                Cli,
+                4,
+                |f| {
+                    f.write("pidns", b"1\n");
                 },
             )
         },
