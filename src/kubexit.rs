@@ -68,16 +68,7 @@ pub(crate) fn read(unit: &Unit) -> Result<Found, String> {
     if !sys::is_regular(&st) {
         return Err(format!("{shown}: not a regular file"));
     }
-    let euid = nix::unistd::geteuid().as_raw();
-    if (st.st_uid != euid && st.st_uid != 0) || st.st_mode & 0o022 != 0 || st.st_nlink != 1 {
-        return Err(format!(
-            "{shown}: not trusted (owner uid {}, mode {:04o}, {} links): \
-             it must be ours or root's, not writable by group or others",
-            st.st_uid,
-            st.st_mode & 0o7777,
-            st.st_nlink
-        ));
-    }
+    crate::trust::actor_file(&path, &st, &[])?;
     let mut buf = Vec::new();
     match sys::read_limited(&mut file, &mut buf, tombstone::LIMIT) {
         Ok(true) => {}

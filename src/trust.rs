@@ -103,31 +103,7 @@ pub(crate) fn actor(
     dir: BorrowedFd<'_>,
     also: &[u32],
 ) -> std::result::Result<(), String> {
-    let me = sys::euid();
-    let trusted_uid = |uid: u32| uid == me || uid == 0 || also.contains(&uid);
-    let judge = |path: &Path, st: &FileStat| -> std::result::Result<(), String> {
-        let mode = mode_of(st);
-        let why = if !trusted_uid(st.st_uid) {
-            "owned by an untrusted user"
-        } else if !sys::is_symlink(st) && mode & GROUP_OTHER_WRITE != 0 {
-            "writable by group or others"
-        } else if sys::is_regular(st) && st.st_nlink != 1 {
-            "has more than one link"
-        } else {
-            return Ok(());
-        };
-        let links = if sys::is_regular(st) {
-            format!(", {} links", st.st_nlink)
-        } else {
-            String::new()
-        };
-        Err(format!(
-            "untrusted state: {} {why} (owner uid {}, mode {mode:04o}{links}); \
-             only uid {me} or root may write what this command acts on",
-            path.display(),
-            st.st_uid,
-        ))
-    };
+    let judge = |path: &Path, st: &FileStat| actor_file(path, st, also);
     let st = sys::fstat(dir).map_err(|e| format!("{}: {}", unit.dir().display(), e))?;
     judge(&unit.dir(), &st)?;
     for name in ACTOR_FILES {
@@ -144,6 +120,42 @@ pub(crate) fn actor(
         }
     }
     Ok(())
+}
+
+/// An actor's test of one file (or directory) it is about to act on, given
+/// its `lstat`: owned by our effective uid, root or one of `also`, not
+/// writable by group or others, and (a regular file) one link.
+///
+/// # Errors
+///
+/// `path`, why it is not trusted, its owner and mode, as one line.
+pub(crate) fn actor_file(
+    path: &Path,
+    st: &FileStat,
+    also: &[u32],
+) -> std::result::Result<(), String> {
+    let me = sys::euid();
+    let mode = mode_of(st);
+    let why = if st.st_uid != me && st.st_uid != 0 && !also.contains(&st.st_uid) {
+        "owned by an untrusted user"
+    } else if !sys::is_symlink(st) && mode & GROUP_OTHER_WRITE != 0 {
+        "writable by group or others"
+    } else if sys::is_regular(st) && st.st_nlink != 1 {
+        "has more than one link"
+    } else {
+        return Ok(());
+    };
+    let links = if sys::is_regular(st) {
+        format!(", {} links", st.st_nlink)
+    } else {
+        String::new()
+    };
+    Err(format!(
+        "untrusted state: {} {why} (owner uid {}, mode {mode:04o}{links}); \
+         only uid {me} or root may write what this command acts on",
+        path.display(),
+        st.st_uid,
+    ))
 }
 
 /// Creates `path` and its missing parents, each 0755 whatever the umask.
