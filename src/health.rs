@@ -15,6 +15,7 @@ use crate::error::{Error, ErrorKind, Result};
 use crate::format::{self, Heartbeat};
 use crate::notify::Notifier;
 use crate::proc;
+use crate::quiet::Quiet;
 use crate::read;
 use crate::shutdown::{Shutdown, ShutdownPlan};
 use crate::sys;
@@ -303,6 +304,9 @@ struct Loaded {
     error: Known,
     message: Known,
     ready: Known,
+    /// Whether nothing in the directory changed since the values above
+    /// were last proven (see `quiet.rs`).
+    quiet: Quiet,
 }
 
 /// What a writer can prove a state file on disk holds.
@@ -329,14 +333,18 @@ enum Known {
 
 impl Known {
     /// Whether the file `name` in `dir` provably holds `want` (`None`:
-    /// provably absent). One `fstatat`.
-    fn proves(&self, dir: BorrowedFd<'_>, name: &str, want: Option<&[u8]>) -> bool {
+    /// provably absent): one `fstatat`, or none when `quiet` (nothing in
+    /// the directory changed since this was last proven).
+    fn proves(&self, dir: BorrowedFd<'_>, name: &str, want: Option<&[u8]>, quiet: bool) -> bool {
         match (self, want) {
             (Known::Written { bytes, pinned }, Some(want)) if bytes.as_slice() == want => {
-                sys::lstat_at(dir, name).is_ok_and(|st| atomic::Stamp::of(&st) == pinned.stamp)
+                quiet
+                    || sys::lstat_at(dir, name)
+                        .is_ok_and(|st| atomic::Stamp::of(&st) == pinned.stamp)
             }
             (Known::Absent, None) => {
-                matches!(sys::lstat_at(dir, name), Err(e) if e.kind() == io::ErrorKind::NotFound)
+                quiet
+                    || matches!(sys::lstat_at(dir, name), Err(e) if e.kind() == io::ErrorKind::NotFound)
             }
             _ => false,
         }
@@ -543,6 +551,7 @@ impl Health {
             error: Known::Unknown,
             message: Known::Unknown,
             ready: Known::Unknown,
+            quiet: Quiet::new(),
         };
         if let Some(deadline_s) = state.heartbeat_s
             && let Err(e) = self.write_beat(&loaded, deadline_s)
@@ -673,6 +682,7 @@ impl Health {
             error: Known::Unknown,
             message: Known::Unknown,
             ready: Known::Unknown,
+            quiet: Quiet::new(),
         });
         Ok(())
     }
@@ -748,14 +758,27 @@ impl Health {
         let l = self.loaded_mut(&mut state)?;
         let error_bytes = format::format_number(code.into());
         let message_bytes = message.as_deref().map(format::format_message);
+        let quiet = l.quiet.holds();
+        if !quiet {
+            l.quiet.drain();
+        }
         let dir = l.dir.as_fd();
-        let error_there = l.error.proves(dir, format::ERROR, Some(&error_bytes));
-        let message_there = l
-            .message
-            .proves(dir, format::MESSAGE, message_bytes.as_deref());
+        let error_there = l
+            .error
+            .proves(dir, format::ERROR, Some(&error_bytes), quiet);
+        // With error 0 proven on disk, no reader shows a message (verdicts
+        // and lines give one only with a non-zero code): the message of a
+        // healthy unit need not be proven.
+        let message_there = (code == 0 && error_there && message_bytes.is_none())
+            || l.message
+                .proves(dir, format::MESSAGE, message_bytes.as_deref(), quiet);
         if error_there && message_there {
+            if !quiet {
+                l.quiet.proven(l.dir.as_fd());
+            }
             return Ok(());
         }
+        l.quiet.wrote();
         // A non-zero code goes with its message, written first so that a
         // probe that sees the new code sees its message; a zero code first,
         // so the unit is healthy again as soon as possible.
@@ -890,11 +913,19 @@ impl Health {
     fn set_ready(&self, ready: bool) -> Result<()> {
         let mut state = lock(&self.state);
         let l = self.loaded_mut(&mut state)?;
-        let dir = l.dir.as_fd();
         let want: Option<&[u8]> = if ready { Some(b"") } else { None };
-        if l.ready.proves(dir, format::READY, want) {
+        let quiet = l.quiet.holds();
+        if !quiet {
+            l.quiet.drain();
+        }
+        let dir = l.dir.as_fd();
+        if l.ready.proves(dir, format::READY, want, quiet) {
+            if !quiet {
+                l.quiet.proven(l.dir.as_fd());
+            }
             return Ok(());
         }
+        l.quiet.wrote();
         let done = if ready {
             self.put(dir, format::READY, b"")
         } else {

@@ -76,7 +76,9 @@
 //!   still the inode this handle wrote (held open, unchanged since): what
 //!   another process wrote is overwritten by the next call, never hidden.
 //!   [`Health::beat`] is rate-limited internally, so it can be called in a
-//!   hot loop; an unchanged [`Health::set`] costs a stat or two.
+//!   hot loop; an unchanged [`Health::set`] costs a stat or two, and in a
+//!   hot loop one `read(2)` of an inotify queue that proves nothing in the
+//!   unit directory changed since.
 //! - A failed write of a worse state (a non-zero error, not ready, a shorter
 //!   heartbeat deadline) never leaves the better one visible: `error` is
 //!   removed instead, so the unit reads "starting"; when even that fails (a
@@ -199,6 +201,7 @@ mod kubexit;
 mod notify;
 mod probe;
 mod proc;
+mod quiet;
 mod read;
 mod shutdown;
 mod status;
