@@ -358,10 +358,122 @@ judge_owner() {
     return 0
 }
 
+# quoted_time VALUE: exits 7 (bad $2 line) unless VALUE is what
+# `liveness run` writes: "YYYY-MM-DDTHH:MM:SS.mmmZ", a real UTC instant.
+quoted_time() {
+    D='[0-9]'
+    # shellcheck disable=SC2254 # $D is a pattern
+    case $1 in
+        \"$D$D$D$D-$D$D-$D${D}T$D$D:$D$D:$D$D.$D$D${D}Z\") ;;
+        *) corrupt "tombstone: bad $2 line" ;;
+    esac
+    t=${1#?} y=${t%%-*} t=${t#*-} mo=${t%%-*} t=${t#*-} d=${t%%T*} t=${t#*T}
+    h=${t%%:*} t=${t#*:} mi=${t%%:*} t=${t#*:} sec=${t%%.*}
+    mo=${mo#0} d=${d#0} h=${h#0} mi=${mi#0} sec=${sec#0}
+    case $mo in
+        2) days=28
+           if [ $((y % 4)) -eq 0 ] && { [ $((y % 100)) -ne 0 ] || [ $((y % 400)) -eq 0 ]; }; then
+               days=29
+           fi ;;
+        4 | 6 | 9 | 11) days=30 ;;
+        *) days=31 ;;
+    esac
+    if [ "$y" -lt 1970 ] || [ "$mo" -lt 1 ] || [ "$mo" -gt 12 ] || [ "$d" -lt 1 ] ||
+        [ "$d" -gt "$days" ] || [ "$h" -gt 23 ] || [ "$mi" -gt 59 ] || [ "$sec" -gt 59 ]; then
+        corrupt "tombstone: bad $2 line"
+    fi
+}
+
+# signal_name N: the name `liveness run` writes for signal N, into $sig.
+signal_name() {
+    set -- "$1" HUP INT QUIT ILL TRAP ABRT BUS FPE KILL USR1 SEGV USR2 PIPE ALRM TERM \
+        STKFLT CHLD CONT STOP TSTP TTIN TTOU URG XCPU XFSZ VTALRM PROF WINCH IO PWR SYS
+    if [ "$1" -ge 1 ] && [ "$1" -le 31 ]; then
+        shift "$1"
+        sig=SIG$1
+    elif [ "$1" -ge 34 ]; then
+        sig=SIGRTMIN+$(($1 - 34))
+    else
+        sig=SIG$1
+    fi
+}
+
 # exited: there is no pid file. A tombstone with a Died line says how the
-# supervised child ended (exit 12); otherwise the unit is not loaded.
+# supervised child ended (exit 12); without one the unit is not loaded.
+# The tombstone is as strict as its Rust parser: these lines, in this order
+# (doc/state-format.md, "tombstone").
 exited() {
-    verdict 3 "no state" "not loaded (no pid file)"
+    is_regular tombstone || verdict 3 "no state" "not loaded (no pid file)"
+    n=0 size=0 l='' p2='' opened='' t1='' t2='' t3='' t4='' t5='' t6=''
+    # shellcheck disable=SC2086,SC2229 # ${RN:+...} is one word or none
+    {
+        opened=1
+        while [ $size -le 512 ] && IFS= read -r ${RN:+-n513} l; do
+            n=$((n + 1)) size=$((size + ${#l} + 1))
+            eval "t$n=\$l"
+            l=''
+        done
+        IFS=': 	' read -r _ p2 </proc/self/fdinfo/3
+    } 2>/dev/null <tombstone 3<&0
+    [ -n "$opened" ] || corrupt "tombstone: unreadable: Permission denied"
+    size=$((size + ${#l}))
+    case $p2 in
+        '' | *[!$DIGITS]*) p2=$size ;;
+    esac
+    if [ "$p2" -gt 512 ] || [ "$size" -gt 512 ]; then
+        corrupt "tombstone: too large"
+    fi
+    # NUL bytes are dropped by the shell: the line they were in is wrong.
+    [ "$p2" -le "$size" ] || corrupt "tombstone: unexpected line"
+    [ -z "$l" ] || corrupt "tombstone: no final newline"
+    [ "$n" -ge 1 ] || corrupt "tombstone: no final newline"
+    case $t1 in
+        'Schema: 1') ;;
+        'Schema: '*) corrupt "tombstone: unknown schema \"${t1#Schema: }\"" ;;
+        *) corrupt "tombstone: no Schema line" ;;
+    esac
+    case $t2 in
+        'Born: '*) quoted_time "${t2#Born: }" Born ;;
+        *) corrupt "tombstone: bad Born line" ;;
+    esac
+    case $t3 in
+        'Died: '*) ;;
+        *)
+            [ "$n" -eq 2 ] || corrupt "tombstone: unexpected line"
+            verdict 3 "no state" "not loaded (no pid file)" ;;
+    esac
+    died=${t3#Died: }
+    quoted_time "$died" Died
+    code=${t4#ExitCode: }
+    case $t4 in
+        'ExitCode: '*) ;;
+        *) corrupt "tombstone: bad ExitCode line" ;;
+    esac
+    case $code in
+        '' | *[!$DIGITS]* | 0?* | ????*) corrupt "tombstone: bad ExitCode line" ;;
+    esac
+    [ "$code" -le 255 ] || corrupt "tombstone: bad ExitCode line"
+    died=${died#?} died=${died%?}
+    case $t5 in
+        'Signal: '*)
+            num=${t6#SignalNumber: }
+            case $t6 in
+                'SignalNumber: '*) ;;
+                *) corrupt "tombstone: bad SignalNumber line" ;;
+            esac
+            case $num in
+                '' | *[!$DIGITS]* | 0?* | ????*) corrupt "tombstone: bad SignalNumber line" ;;
+            esac
+            [ "$num" -le 127 ] || corrupt "tombstone: bad SignalNumber line"
+            signal_name "$num"
+            if [ "$sig" != "${t5#Signal: }" ] || [ "$code" -ne $((128 + num)) ]; then
+                corrupt "tombstone: Signal, SignalNumber and ExitCode disagree"
+            fi
+            [ "$n" -eq 6 ] || corrupt "tombstone: unexpected line"
+            verdict 12 exited "killed by $sig at $died" ;;
+    esac
+    [ "$n" -eq 4 ] || corrupt "tombstone: unexpected line"
+    verdict 12 exited "code $code at $died"
 }
 
 retry=1

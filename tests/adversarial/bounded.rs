@@ -51,6 +51,7 @@ impl Outcome {
 
 /// Runs `cmd` (stdin closed, stdout and stderr captured) in a process group
 /// of its own; at `limit`, SIGKILLs the group and reports a hang.
+#[allow(clippy::zombie_processes)] // reaped by wait4 in `reap`, or waited for
 pub fn run(cmd: &mut Command, limit: Duration) -> Outcome {
     let mut child = cmd
         .stdin(Stdio::null())
@@ -128,12 +129,9 @@ pub const LIMIT: Duration = Duration::from_secs(60);
 
 /// `liveness probe ARGS` for `unit` under `rundir`, bounded.
 pub fn probe(rundir: &Path, unit: &str, args: &[&str]) -> Outcome {
-    run(
-        &mut env(Command::new(common::bin()), rundir, unit)
-            .arg("probe")
-            .args(args),
-        LIMIT,
-    )
+    let mut cmd = env(Command::new(common::bin()), rundir, unit);
+    cmd.arg("probe").args(args);
+    run(&mut cmd, LIMIT)
 }
 
 /// `SHELL health.sh ARGS` for `unit` under `rundir`, bounded.

@@ -32,7 +32,10 @@ fn a_fifo_in_place_of_any_file_never_blocks() {
         ("ready", &["--ready"]),
     ] {
         let f = Fixture::new(Base::Library);
-        f.write("heartbeat", format!("30 {}\n", crate::boottime_ms()).as_bytes());
+        f.write(
+            "heartbeat",
+            format!("30 {}\n", crate::boottime_ms()).as_bytes(),
+        );
         let mut judge = |when: &str, want: i32| {
             let rust = bounded::probe(f.rd.path(), "u", args);
             if rust.code() != Some(want) {
@@ -72,7 +75,11 @@ fn a_fifo_in_place_of_any_file_never_blocks() {
     for s in &shells {
         let out = bounded::health_sh(s, f.rd.path(), "u", &[]);
         if out.code() != Some(7) || out.stderr() != rust.stderr() {
-            failures.push(format!("unit directory FIFO: {}: {}", s.name, out.describe()));
+            failures.push(format!(
+                "unit directory FIFO: {}: {}",
+                s.name,
+                out.describe()
+            ));
         }
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));
@@ -92,10 +99,7 @@ impl Lease {
         // SAFETY: fcntl on a descriptor this function owns, with integer
         // arguments only.
         unsafe {
-            assert_eq!(
-                nix::libc::fcntl(fd, F_SETSIG, nix::libc::SIGWINCH),
-                0
-            );
+            assert_eq!(nix::libc::fcntl(fd, F_SETSIG, nix::libc::SIGWINCH), 0);
             assert_eq!(
                 nix::libc::fcntl(fd, nix::libc::F_SETLEASE, nix::libc::F_WRLCK),
                 0,

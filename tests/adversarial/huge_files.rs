@@ -76,17 +76,61 @@ fn huge_and_sparse_files_end_every_probe() {
     let shells = common::shells("huge_and_sparse_files_end_every_probe");
     use Shape::*;
     let cases = [
-        Case { file: "pid", shape: Hole, code: 7 },
-        Case { file: "pid", shape: ValidThenHole, code: 7 },
-        Case { file: "pid", shape: Line, code: 7 },
-        Case { file: "pid", shape: ValidThenLine, code: 7 },
-        Case { file: "starttime", shape: ValidThenLine, code: 7 },
-        Case { file: "pidns", shape: Hole, code: 7 },
-        Case { file: "heartbeat", shape: Line, code: 7 },
-        Case { file: "error", shape: ValidThenHole, code: 7 },
-        Case { file: "error", shape: ValidThenLine, code: 7 },
-        Case { file: "message", shape: Hole, code: 1 },
-        Case { file: "message", shape: Line, code: 1 },
+        Case {
+            file: "pid",
+            shape: Hole,
+            code: 7,
+        },
+        Case {
+            file: "pid",
+            shape: ValidThenHole,
+            code: 7,
+        },
+        Case {
+            file: "pid",
+            shape: Line,
+            code: 7,
+        },
+        Case {
+            file: "pid",
+            shape: ValidThenLine,
+            code: 7,
+        },
+        Case {
+            file: "starttime",
+            shape: ValidThenLine,
+            code: 7,
+        },
+        Case {
+            file: "pidns",
+            shape: Hole,
+            code: 7,
+        },
+        Case {
+            file: "heartbeat",
+            shape: Line,
+            code: 7,
+        },
+        Case {
+            file: "error",
+            shape: ValidThenHole,
+            code: 7,
+        },
+        Case {
+            file: "error",
+            shape: ValidThenLine,
+            code: 7,
+        },
+        Case {
+            file: "message",
+            shape: Hole,
+            code: 1,
+        },
+        Case {
+            file: "message",
+            shape: Line,
+            code: 1,
+        },
     ];
     let mut failures = Vec::new();
     for c in &cases {

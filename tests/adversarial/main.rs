@@ -17,6 +17,8 @@
 mod common;
 
 mod bounded;
+mod differential;
+mod exited;
 mod fifos_and_leases;
 mod huge_files;
 mod process_names;
@@ -274,7 +276,9 @@ fn cases() -> Vec<Case> {
         case("pid binary bytes", Library, 7, |f| {
             f.write("pid", b"\xff\xfe\x01")
         }),
-        case("pid NUL bytes only", Library, 7, |f| f.write("pid", b"\0\0\0")),
+        case("pid NUL bytes only", Library, 7, |f| {
+            f.write("pid", b"\0\0\0")
+        }),
         case("error NUL inside the digits", Library, 7, |f| {
             f.write("error", b"0\0\n");
         }),

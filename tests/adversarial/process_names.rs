@@ -142,7 +142,10 @@ fn both_probes_judge_owners_with_unusual_names() {
                 let rust = bounded::probe(rd.path(), "u", args);
                 let mut all = vec![("liveness probe".to_owned(), rust.clone())];
                 for s in &shells {
-                    all.push((s.name.to_owned(), bounded::health_sh(s, rd.path(), "u", args)));
+                    all.push((
+                        s.name.to_owned(),
+                        bounded::health_sh(s, rd.path(), "u", args),
+                    ));
                 }
                 for (who, out) in &all {
                     if out.code() != Some(expected) {

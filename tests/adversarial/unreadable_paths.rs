@@ -133,8 +133,11 @@ fn rows() -> Vec<Row> {
             code: 7,
             says: "heartbeat: unreadable: Permission denied",
             setup: |_, u| {
-                std::fs::write(u.join("heartbeat"), format!("30 {}\n", crate::boottime_ms()))
-                    .unwrap();
+                std::fs::write(
+                    u.join("heartbeat"),
+                    format!("30 {}\n", crate::boottime_ms()),
+                )
+                .unwrap();
                 chmod(&u.join("heartbeat"), 0);
             },
         },
