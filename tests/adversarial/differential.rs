@@ -16,8 +16,9 @@
 //!   the library's tombstone parser instead.
 //!
 //! And neither may ever pass (exit 0) a state in which a file the verdict
-//! depends on is corrupt. A failure prints the generated state (proptest
-//! shrinks it first).
+//! depends on is corrupt. A third of the cases are a healthy unit with one
+//! file changed, where a wrong pass is most likely. A failure prints the
+//! generated state (proptest shrinks it first).
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
@@ -237,6 +238,50 @@ fn spec() -> impl Strategy<Value = Spec> {
                 args,
             },
         )
+}
+
+/// A healthy state with exactly one thing changed: the cases where a probe
+/// is most tempted to pass what it should not.
+fn one_change() -> impl Strategy<Value = Spec> {
+    let healthy = Spec {
+        dir: UnitDir::Normal,
+        owner: Owner::Live,
+        pid: Entry::Valid,
+        starttime: Entry::Valid,
+        pidns: (Pidns::Ours, Entry::Valid),
+        lock: Lock::Absent,
+        heartbeat: (Beat::Fresh, Entry::Valid),
+        error: (0, Entry::Valid),
+        message: None,
+        ready: Entry::Valid,
+        tombstone: None,
+        args: &[],
+    };
+    let args: [&'static [&'static str]; 3] = [&[], &["--ready"], &["--startup"]];
+    (
+        0..6usize,
+        prop_oneof![
+            4 => mutation().prop_map(Entry::Mutated),
+            1 => Just(Entry::Absent),
+            1 => Just(Entry::Symlink),
+            1 => Just(Entry::Dir),
+            1 => Just(Entry::Fifo),
+        ],
+        proptest::sample::select(args.to_vec()),
+    )
+        .prop_map(move |(which, entry, args)| {
+            let mut s = healthy.clone();
+            s.args = args;
+            match which {
+                0 => s.pid = entry,
+                1 => s.starttime = entry,
+                2 => s.pidns.1 = entry,
+                3 => s.heartbeat.1 = entry,
+                4 => s.error.1 = entry,
+                _ => s.ready = entry,
+            }
+            s
+        })
 }
 
 fn mutate(valid: &str, m: Mutation) -> Vec<u8> {
@@ -586,7 +631,7 @@ fn both_probes_agree_on_random_state() {
     });
     let n = std::cell::Cell::new(0u32);
     let seen = std::cell::RefCell::new(std::collections::BTreeMap::new());
-    let result = runner.run(&spec(), |spec| {
+    let result = runner.run(&prop_oneof![2 => spec(), 1 => one_change()], |spec| {
         n.set(n.get() + 1);
         if n.get().is_multiple_of(4) {
             judge(&spec, &shells, rust_knows_exited, &seen)
@@ -608,5 +653,73 @@ fn both_probes_agree_on_random_state() {
             seen.contains_key(&code),
             "no case gave exit {code}: {seen:?}"
         );
+    }
+}
+
+/// The fast path at the top of health.sh decides a healthy unit alone — the
+/// trace of `sh -x` ends inside it, before the full judgement's first line
+/// (`DIGITS=`) — and leaves every other state to the full judgement: here
+/// a unit still starting, one with a NUL byte in `error`, and one asked
+/// with `--max-age` (the negative controls). bash, which reads by blocks,
+/// always takes the full judgement.
+#[test]
+fn the_fast_path_decides_healthy_units_only() {
+    let shells = common::shells("the_fast_path_decides_healthy_units_only");
+    let f = crate::Fixture::new(crate::Base::Library);
+    f.write(
+        "heartbeat",
+        format!("30 {}\n", crate::boottime_ms()).as_bytes(),
+    );
+    let traced = |s: &Shell, args: &[&str]| -> Outcome {
+        let mut argv: Vec<&str> = s.argv[1..].to_vec();
+        argv.push("-x");
+        let script = common::repo("scripts/health.sh");
+        argv.push(script.to_str().unwrap());
+        argv.extend_from_slice(args);
+        let mut cmd = Command::new(s.argv[0]);
+        cmd.args(&argv)
+            .env("LIVENESS_RUNDIR", f.rd.path())
+            .env("LIVENESS_UNIT_NAME", "u");
+        bounded::run(&mut cmd, bounded::LIMIT)
+    };
+    for s in &shells {
+        let fast = s.name != "bash";
+        for args in [&[][..], &["--ready"], &["--startup"], &["--live"]] {
+            let out = traced(s, args);
+            assert_eq!(
+                out.code(),
+                Some(0),
+                "{} {args:?}: {}",
+                s.name,
+                out.describe()
+            );
+            assert_eq!(
+                !out.stderr().contains("DIGITS="),
+                fast,
+                "{} {args:?}: {}",
+                s.name,
+                out.stderr()
+            );
+        }
+        let out = traced(s, &["--max-age", "60"]);
+        assert_eq!(out.code(), Some(0), "{}: {}", s.name, out.describe());
+        assert!(out.stderr().contains("DIGITS="), "{}", s.name);
+        // An empty argument is a usage error, not the default mode.
+        let out = traced(s, &[""]);
+        assert_eq!(out.code(), Some(2), "{}: {}", s.name, out.describe());
+    }
+    for (file, bytes, code) in [("error", &b"0\0\n"[..], 7)] {
+        f.write(file, bytes);
+        for s in &shells {
+            let out = traced(s, &[]);
+            assert_eq!(out.code(), Some(code), "{}: {}", s.name, out.describe());
+            assert!(out.stderr().contains("DIGITS="), "{}", s.name);
+        }
+    }
+    f.remove("error");
+    for s in &shells {
+        let out = traced(s, &[]);
+        assert_eq!(out.code(), Some(6), "{}: {}", s.name, out.describe());
+        assert!(out.stderr().contains("DIGITS="), "{}", s.name);
     }
 }
