@@ -128,6 +128,11 @@ if [ -z "${BASH_VERSION:-}" ] && [ $# -le 1 ]; then
                             esac &&
                             { [ "$m" != --ready ] || { ! [ -h ready ] && [ -f ready ]; }; } &&
                             IFS= read -r i1 </proc/self/io &&
+                            case $i0:$i1 in
+                                'rchar: '[0-9]*:'rchar: '[0-9]*)
+                                    case ${i0#rchar: }${i1#rchar: } in *[!0-9]*) false ;; esac ;;
+                                *) false ;;
+                            esac &&
                             [ $((${i1#rchar: } - ${i0#rchar: })) = "$b" ] && exit 0
                     } 2>/dev/null
                     # The arguments, which the stat fields may have replaced.
