@@ -10,9 +10,10 @@
 #
 # Usage: health.sh [-u UNIT] [-r RUNDIR] [--live | --ready | --startup]
 #                  [--max-age SECONDS] [-v]
-#   UNIT    default $LIVENESS_UNIT_NAME, else $HOSTNAME, else the kernel's
-#           host name (/proc/sys/kernel/hostname)
-#   RUNDIR  default $LIVENESS_RUNDIR, else /run
+#   UNIT    default $LIVENESS_UNIT_NAME, else $KUBEXIT_NAME, else $HOSTNAME,
+#           else the kernel's host name (/proc/sys/kernel/hostname)
+#   RUNDIR  default $LIVENESS_RUNDIR, else $KUBEXIT_GRAVEYARD/.liveness (or
+#           /graveyard/.liveness when only $KUBEXIT_NAME is set), else /run
 #
 # Exit codes:
 #   0 ok                         5 heartbeat stale
@@ -55,7 +56,10 @@ ulimit -St 1
 # exactly the bytes seen. dash parses this one command, not the rest.
 # shellcheck disable=SC3028 # HOSTNAME: not POSIX, but runtimes export it
 if [ -z "${BASH_VERSION:-}" ] && [ $# -le 1 ]; then
-    u=${LIVENESS_UNIT_NAME:-${HOSTNAME:-}} d=${LIVENESS_RUNDIR:-/run} m=${1---live} a=$#
+    u=${LIVENESS_UNIT_NAME:-${KUBEXIT_NAME:-${HOSTNAME:-}}} m=${1---live} a=$#
+    d=${KUBEXIT_GRAVEYARD:-${KUBEXIT_NAME:+/graveyard}}
+    d=${LIVENESS_RUNDIR:-${d:+$d/.liveness}}
+    d=${d:-/run}
     case $m:$d:$u in
         --live:/*:?* | --ready:/*:?* | --startup:/*:?*)
             case $u in
@@ -160,7 +164,8 @@ RN=
 
 unit=
 unit_given=
-rundir=${LIVENESS_RUNDIR:-/run}
+rundir=
+rundir_given=
 mode=
 max_age=
 verbose=
@@ -185,8 +190,8 @@ while [ $# -gt 0 ]; do
     case $1 in
         -u | --unit) need_value "$1" $#; unit=$2 unit_given=1; shift ;;
         --unit=*) unit=${1#--unit=} unit_given=1 ;;
-        -r | --rundir) need_value "$1" $#; rundir=$2; shift ;;
-        --rundir=*) rundir=${1#--rundir=} ;;
+        -r | --rundir) need_value "$1" $#; rundir=$2 rundir_given=1; shift ;;
+        --rundir=*) rundir=${1#--rundir=} rundir_given=1 ;;
         --live) set_mode live ;;
         --ready) set_mode ready ;;
         --startup) set_mode startup ;;
@@ -209,8 +214,27 @@ while [ $# -gt 0 ]; do
 done
 mode=${mode:-live}
 
+# The unit and run directory as every command finds them
+# (doc/state-format.md, "Where"), kubexit's variables included.
 if [ -z "$unit_given" ]; then
-    unit=${LIVENESS_UNIT_NAME:-}
+    unit=${LIVENESS_UNIT_NAME:-${KUBEXIT_NAME:-}}
+fi
+if [ -z "$rundir_given" ]; then
+    rundir=${LIVENESS_RUNDIR:-}
+    if [ -z "$rundir" ]; then
+        # kubexit's graveyard, without trailing slashes, holds .liveness.
+        g=${KUBEXIT_GRAVEYARD:-${KUBEXIT_NAME:+/graveyard}}
+        while :; do
+            case $g in
+                */) g=${g%/} ;;
+                *) break ;;
+            esac
+        done
+        case ${KUBEXIT_GRAVEYARD:-}${KUBEXIT_NAME:-} in
+            '') rundir=/run ;;
+            *) rundir=${g:-}/.liveness ;;
+        esac
+    fi
 fi
 if [ -z "$unit_given" ] && [ -z "$unit" ]; then
     # HOSTNAME is not POSIX, but container runtimes export it.
@@ -501,17 +525,52 @@ signal_name() {
     fi
 }
 
+# unquoted VALUE: whether VALUE is a Reason as `liveness run` writes it: in
+# double quotes, `"` and `\` escaped, no control character, at most 512
+# bytes once unescaped.
+unquoted() {
+    case $1 in
+        \"*\") ;;
+        *) return 1 ;;
+    esac
+    rest=${1#?} rest=${rest%?} len=0
+    case $rest in
+        *[[:cntrl:]]*) return 1 ;;
+    esac
+    while [ -n "$rest" ]; do
+        pre=${rest%%[\\\"]*}
+        len=$((len + ${#pre})) rest=${rest#"$pre"}
+        case $rest in
+            '') ;;
+            \\\\* | \\\"*) len=$((len + 1)) rest=${rest#??} ;;
+            *) return 1 ;;
+        esac
+    done
+    [ "$len" -le 512 ]
+}
+
+# field KEY: when tombstone line $at starts with KEY, its rest into $v and
+# on to the next line; else returns 1.
+field() {
+    [ "$at" -le "$n" ] || return 1
+    eval "v=\${t$at}"
+    case $v in
+        "$1"*) v=${v#"$1"} at=$((at + 1)) ;;
+        *) return 1 ;;
+    esac
+}
+
 # exited: there is no pid file. A tombstone with a Died line says how the
 # supervised child ended (exit 12); without one the unit is not loaded.
-# The tombstone is as strict as its Rust parser: these lines, in this order
-# (doc/state-format.md, "tombstone").
+# Read as strictly as liveness probe reads it (doc/state-format.md,
+# "tombstone"): these lines, in this order, at most 2048 bytes.
 exited() {
     is_regular tombstone || verdict 3 "no state" "not loaded (no pid file)"
-    n=0 size=0 l='' p2='' opened='' t1='' t2='' t3='' t4='' t5='' t6=''
+    n=0 size=0 l='' p2='' opened=''
     # shellcheck disable=SC2086,SC2229 # ${RN:+...} is one word or none
     {
         opened=1
-        while [ $size -le 512 ] && IFS= read -r ${RN:+-n513} l; do
+        while [ $size -le 2048 ] && IFS= read -r ${RN:+-n2049} l; do
             n=$((n + 1)) size=$((size + ${#l} + 1))
             eval "t$n=\$l"
             l=''
@@ -523,59 +582,61 @@ exited() {
     case $p2 in
         '' | *[!$DIGITS]*) p2=$size ;;
     esac
-    if [ "$p2" -gt 512 ] || [ "$size" -gt 512 ]; then
+    if [ "$p2" -gt 2048 ] || [ "$size" -gt 2048 ]; then
         corrupt "tombstone: too large"
     fi
-    # NUL bytes are dropped by the shell: the line they were in is wrong.
+    # NUL bytes, which the shell dropped, made some line wrong.
     [ "$p2" -le "$size" ] || corrupt "tombstone: unexpected line"
-    [ -z "$l" ] || corrupt "tombstone: no final newline"
-    [ "$n" -ge 1 ] || corrupt "tombstone: no final newline"
-    case $t1 in
-        'Schema: 1') ;;
-        'Schema: '*) corrupt "tombstone: unknown schema \"${t1#Schema: }\"" ;;
-        *) corrupt "tombstone: no Schema line" ;;
-    esac
-    case $t2 in
-        'Born: '*) quoted_time "${t2#Born: }" Born ;;
-        *) corrupt "tombstone: bad Born line" ;;
-    esac
-    case $t3 in
-        'Died: '*) ;;
-        *)
-            [ "$n" -eq 2 ] || corrupt "tombstone: unexpected line"
-            verdict 3 "no state" "not loaded (no pid file)" ;;
-    esac
-    died=${t3#Died: }
-    quoted_time "$died" Died
-    code=${t4#ExitCode: }
-    case $t4 in
-        'ExitCode: '*) ;;
-        *) corrupt "tombstone: bad ExitCode line" ;;
-    esac
+    if [ -n "$l" ] || [ "$n" -eq 0 ]; then
+        corrupt "tombstone: no final newline"
+    fi
+    at=1
+    field 'Schema: ' || corrupt "tombstone: no Schema line"
+    [ "$v" = 1 ] || corrupt "tombstone: unknown schema \"$v\""
+    born=
+    if field 'Born: '; then
+        quoted_time "$v" Born
+        born=1
+    fi
+    if ! field 'Died: '; then
+        if [ -n "$born" ] && [ "$n" -eq 2 ]; then
+            verdict 3 "no state" "not loaded (no pid file)"
+        fi
+        corrupt "tombstone: unexpected line"
+    fi
+    quoted_time "$v" Died
+    died=${v#?} died=${died%?}
+    field 'ExitCode: ' || corrupt "tombstone: bad ExitCode line"
+    code=$v
     case $code in
         '' | *[!$DIGITS]* | 0?* | ????*) corrupt "tombstone: bad ExitCode line" ;;
     esac
     [ "$code" -le 255 ] || corrupt "tombstone: bad ExitCode line"
-    died=${died#?} died=${died%?}
-    case $t5 in
-        'Signal: '*)
-            num=${t6#SignalNumber: }
-            case $t6 in
-                'SignalNumber: '*) ;;
-                *) corrupt "tombstone: bad SignalNumber line" ;;
-            esac
-            case $num in
-                '' | *[!$DIGITS]* | 0?* | ????*) corrupt "tombstone: bad SignalNumber line" ;;
-            esac
-            [ "$num" -le 127 ] || corrupt "tombstone: bad SignalNumber line"
-            signal_name "$num"
-            if [ "$sig" != "${t5#Signal: }" ] || [ "$code" -ne $((128 + num)) ]; then
-                corrupt "tombstone: Signal, SignalNumber and ExitCode disagree"
-            fi
-            [ "$n" -eq 6 ] || corrupt "tombstone: unexpected line"
-            verdict 12 exited "killed by $sig at $died" ;;
-    esac
-    [ "$n" -eq 4 ] || corrupt "tombstone: unexpected line"
+    sig=
+    if field 'Signal: '; then
+        name=$v
+        field 'SignalNumber: ' || corrupt "tombstone: bad SignalNumber line"
+        case $v in
+            '' | *[!$DIGITS]* | 0?* | ????*) corrupt "tombstone: bad SignalNumber line" ;;
+        esac
+        [ "$v" -le 127 ] || corrupt "tombstone: bad SignalNumber line"
+        signal_name "$v"
+        if [ "$sig" != "$name" ] || [ "$code" -ne $((128 + v)) ]; then
+            corrupt "tombstone: Signal, SignalNumber and ExitCode disagree"
+        fi
+    fi
+    reason=
+    if field 'Reason: '; then
+        unquoted "$v" || corrupt "tombstone: bad Reason line"
+        reason=1
+    fi
+    if [ "$born" = "$reason" ] || { [ -n "$reason" ] && [ -n "$sig" ]; }; then
+        corrupt "tombstone: Born and Reason: exactly one of them"
+    fi
+    [ "$at" -eq $((n + 1)) ] || corrupt "tombstone: unexpected line"
+    if [ -n "$sig" ]; then
+        verdict 12 exited "killed by $sig at $died"
+    fi
     verdict 12 exited "code $code at $died"
 }
 

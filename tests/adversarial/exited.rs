@@ -2,9 +2,9 @@
 //! `tombstone` with a `Died` line is the verdict `exited`, exit 12, with how
 //! and when (`code 3 at <Died>`, `killed by SIGTERM at <Died>`); a tombstone
 //! without `Died` leaves "no state" (3); a tombstone that is not exactly the
-//! documented format is corrupt (7). `health.sh` is judged against the
-//! library's own parser (`Tombstone::parse`) on every row, and against
-//! `liveness probe` wherever the probe gives exit 12 for a death.
+//! documented format is corrupt (7). `health.sh` is held to the rows (the
+//! contract, doc/state-format.md) and, wherever this build's `liveness
+//! probe` gives exit 12 for a death, to the probe's own line.
 
 use std::process::Command;
 
@@ -20,6 +20,7 @@ fn tomb(rest: &str) -> Vec<u8> {
 
 /// Rows: what, the tombstone's bytes, health.sh's code, words of its line.
 fn rows() -> Vec<(&'static str, Vec<u8>, i32, &'static str)> {
+    let never = |rest: &str| format!("Schema: 1\n{DIED}{rest}").into_bytes();
     vec![
         (
             "exit code",
@@ -56,12 +57,29 @@ fn rows() -> Vec<(&'static str, Vec<u8>, i32, &'static str)> {
             "exited: code 1 at 2024-02-29T00:00:00.000Z",
         ),
         (
+            "never started",
+            never("ExitCode: 127\nReason: \"nosuchcmd: No such file or directory\"\n"),
+            12,
+            "exited: code 127 at 2026-11-23T12:00:05.456Z",
+        ),
+        (
+            "never started, escapes",
+            never("ExitCode: 124\nReason: \"a \\\"b\\\" \\\\ c\"\n"),
+            12,
+            "exited: code 124 at",
+        ),
+        (
             "born only (control)",
             tomb(""),
             3,
             "no state: not loaded (no pid file)",
         ),
-        ("empty", b"".to_vec(), 7, "corrupt state: tombstone:"),
+        (
+            "empty",
+            b"".to_vec(),
+            7,
+            "corrupt state: tombstone: no final newline",
+        ),
         (
             "no final newline",
             tomb(&format!("{DIED}ExitCode: 3")),
@@ -72,13 +90,19 @@ fn rows() -> Vec<(&'static str, Vec<u8>, i32, &'static str)> {
             "schema 2",
             b"Schema: 2\n".to_vec(),
             7,
-            "tombstone: unknown schema",
+            "tombstone: unknown schema \"2\"",
         ),
         (
             "no schema",
             BORN.as_bytes().to_vec(),
             7,
             "tombstone: no Schema line",
+        ),
+        (
+            "schema only",
+            b"Schema: 1\n".to_vec(),
+            7,
+            "tombstone: unexpected line",
         ),
         (
             "bad born",
@@ -151,6 +175,60 @@ fn rows() -> Vec<(&'static str, Vec<u8>, i32, &'static str)> {
             "tombstone: Signal, SignalNumber and ExitCode disagree",
         ),
         (
+            "neither born nor reason",
+            never("ExitCode: 3\n"),
+            7,
+            "tombstone: Born and Reason: exactly one of them",
+        ),
+        (
+            "born and reason",
+            tomb(&format!("{DIED}ExitCode: 3\nReason: \"x\"\n")),
+            7,
+            "tombstone: Born and Reason: exactly one of them",
+        ),
+        (
+            "reason and signal",
+            never("ExitCode: 143\nSignal: SIGTERM\nSignalNumber: 15\nReason: \"x\"\n"),
+            7,
+            "tombstone: Born and Reason: exactly one of them",
+        ),
+        (
+            "reason unquoted",
+            never("ExitCode: 127\nReason: x\n"),
+            7,
+            "tombstone: bad Reason line",
+        ),
+        (
+            "reason with a bare quote",
+            never("ExitCode: 127\nReason: \"a\"b\"\n"),
+            7,
+            "tombstone: bad Reason line",
+        ),
+        (
+            "reason with a bad escape",
+            never("ExitCode: 127\nReason: \"a\\nb\"\n"),
+            7,
+            "tombstone: bad Reason line",
+        ),
+        (
+            "reason with a tab",
+            never("ExitCode: 127\nReason: \"a\tb\"\n"),
+            7,
+            "tombstone: bad Reason line",
+        ),
+        (
+            "reason of 513 bytes",
+            never(&format!("ExitCode: 127\nReason: \"{}\"\n", "r".repeat(513))),
+            7,
+            "tombstone: bad Reason line",
+        ),
+        (
+            "reason of 512 bytes",
+            never(&format!("ExitCode: 127\nReason: \"{}\"\n", "r".repeat(512))),
+            12,
+            "exited: code 127 at",
+        ),
+        (
             "extra line",
             tomb(&format!("{DIED}ExitCode: 3\nExtra: 1\n")),
             7,
@@ -164,20 +242,25 @@ fn rows() -> Vec<(&'static str, Vec<u8>, i32, &'static str)> {
         ),
         (
             "too large",
-            tomb(&format!("{DIED}ExitCode: 3\n{}\n", "x".repeat(600))),
+            tomb(&format!("{DIED}ExitCode: 3\n{}\n", "x".repeat(2100))),
             7,
             "tombstone: too large",
+        ),
+        (
+            "a tombstone directory",
+            Vec::new(),
+            7,
+            "tombstone: not a regular file",
         ),
     ]
 }
 
-/// Every row: health.sh under each shell gives the row's code and words,
-/// the library's parser agrees on what the row is (a death, a birth, or
-/// corrupt), and `liveness probe`, once it gives exit 12 for a death, says
-/// the same line.
+/// Every row: health.sh under each shell gives the row's code and words
+/// (the contract, doc/state-format.md), and — wherever this build's
+/// `liveness probe` gives `exited` — exactly `liveness probe`'s line.
 #[test]
-fn both_probes_read_the_tombstone_as_the_parser_does() {
-    let shells = common::shells("both_probes_read_the_tombstone_as_the_parser_does");
+fn both_probes_read_the_tombstone_alike() {
+    let shells = common::shells("both_probes_read_the_tombstone_alike");
     // Does this build's `liveness probe` know D4 yet (it lands with the
     // supervisor's change)? Then every row is compared line for line.
     let rd = Rundir::new();
@@ -186,21 +269,21 @@ fn both_probes_read_the_tombstone_as_the_parser_does() {
     if !rust_knows {
         eprintln!(
             "\n*** NOTE: liveness probe does not say `exited` (12) yet: \
-             health.sh is held to Tombstone::parse only ***\n"
+             health.sh is held to the rows alone ***\n"
         );
     }
     let mut failures = Vec::new();
     for (what, bytes, code, words) in rows() {
-        let parsed = liveness::Tombstone::parse(&bytes);
-        let parser_says = match &parsed {
-            Ok(t) if t.died.is_some() => 12,
-            Ok(_) => 3,
-            Err(_) => 7,
-        };
-        assert_eq!(parser_says, code, "{what}: the row contradicts the parser");
         let rd = Rundir::new();
-        rd.write("u", "tombstone", &bytes);
+        if what == "a tombstone directory" {
+            std::fs::create_dir_all(rd.unit_dir("u").join("tombstone")).unwrap();
+        } else {
+            rd.write("u", "tombstone", &bytes);
+        }
         let rust = bounded::probe(rd.path(), "u", &[]);
+        if rust_knows && rust.code() != Some(code) {
+            failures.push(format!("{what}: liveness probe: {}", rust.describe()));
+        }
         for s in &shells {
             let out = bounded::health_sh(s, rd.path(), "u", &[]);
             if out.code() != Some(code) || !out.stderr().contains(words) {
@@ -265,4 +348,134 @@ fn health_sh_reads_what_liveness_run_writes() {
     }
     run.signal(nix::sys::signal::Signal::SIGKILL);
     let _ = run.wait_timeout(common::PATIENCE);
+}
+
+/// An environment: variable, value.
+type Env = Vec<(&'static str, String)>;
+
+/// The unit and run directory come from kubexit's variables too
+/// (doc/state-format.md, "Where"): `LIVENESS_UNIT_NAME`, else
+/// `KUBEXIT_NAME`; `LIVENESS_RUNDIR`, else `$KUBEXIT_GRAVEYARD/.liveness`
+/// (trailing slashes dropped), else `/graveyard/.liveness` when only
+/// `KUBEXIT_NAME` is set, else `/run`; empty counts as unset. health.sh
+/// finds a healthy unit there through its fast path and through its full
+/// judgement (`--live --live`), names the directory it looked for when the
+/// unit is missing, and says what `liveness probe` says wherever this
+/// build's probe follows the same rules.
+#[test]
+fn health_sh_finds_the_unit_as_every_command_does() {
+    let shells = common::shells("health_sh_finds_the_unit_as_every_command_does");
+    let tmp = Rundir::new();
+    let g = tmp.path().join("graveyard");
+    let r = tmp.path().join("run");
+    let gs = g.to_str().unwrap().to_owned();
+    let rs = r.to_str().unwrap().to_owned();
+    // (environment, where the unit is, its name)
+    let rows: Vec<(Env, std::path::PathBuf, &str)> = vec![
+        (
+            vec![
+                ("LIVENESS_RUNDIR", rs.clone()),
+                ("KUBEXIT_NAME", "k".into()),
+            ],
+            r.clone(),
+            "k",
+        ),
+        (
+            vec![
+                ("KUBEXIT_GRAVEYARD", format!("{gs}/")),
+                ("KUBEXIT_NAME", "k".into()),
+            ],
+            g.join(".liveness"),
+            "k",
+        ),
+        (
+            vec![
+                ("KUBEXIT_GRAVEYARD", format!("{gs}///")),
+                ("LIVENESS_UNIT_NAME", "u".into()),
+                ("KUBEXIT_NAME", "k".into()),
+            ],
+            g.join(".liveness"),
+            "u",
+        ),
+        (
+            vec![
+                ("LIVENESS_RUNDIR", String::new()),
+                ("KUBEXIT_GRAVEYARD", gs.clone()),
+                ("LIVENESS_UNIT_NAME", "u".into()),
+            ],
+            g.join(".liveness"),
+            "u",
+        ),
+    ];
+    let owner = std::process::id().to_string();
+    let run = |program: &std::ffi::OsStr, args: &[&str], env: &[(&str, String)]| -> Outcome {
+        let mut cmd = Command::new(program);
+        cmd.args(args)
+            .env_clear()
+            .env("PATH", std::env::var_os("PATH").unwrap());
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        bounded::run(&mut cmd, bounded::LIMIT)
+    };
+    let script = common::repo("scripts/health.sh");
+    let script = script.to_str().unwrap();
+    let mut failures = Vec::new();
+    for (env, rundir, unit) in &rows {
+        let rundir_s = rundir.to_str().unwrap();
+        let expected_missing =
+            format!("liveness: unit {unit}: no state: no unit directory {rundir_s}/{unit}\n");
+        for (state, code) in [("missing", 3), ("healthy", 0)] {
+            if state == "healthy" {
+                for args in [&["load", "--pid", &owner][..], &["set", "0"]] {
+                    let mut a = args.to_vec();
+                    a.extend(["-u", unit, "-r", rundir_s]);
+                    let out = run(common::bin().as_os_str(), &a, &[]);
+                    assert_eq!(out.code(), Some(0), "{a:?}: {}", out.describe());
+                }
+            }
+            let rust = run(common::bin().as_os_str(), &["probe"], env);
+            let rust_follows =
+                rust.code() == Some(code) && (code == 0 || rust.stderr() == expected_missing);
+            for s in &shells {
+                for extra in [&[][..], &["--live", "--live"]] {
+                    let mut args: Vec<&str> = s.argv[1..].to_vec();
+                    args.push(script);
+                    args.extend_from_slice(extra);
+                    let out = run(std::ffi::OsStr::new(s.argv[0]), &args, env);
+                    let ok = out.code() == Some(code)
+                        && (code == 0 || out.stderr() == expected_missing)
+                        && (!rust_follows || out.stderr() == rust.stderr());
+                    if !ok {
+                        failures.push(format!(
+                            "{env:?} {state} {}{extra:?}: {} (liveness probe: {})",
+                            s.name,
+                            out.describe(),
+                            rust.describe()
+                        ));
+                    }
+                }
+            }
+        }
+        let _ = std::fs::remove_dir_all(rundir.join(unit));
+    }
+    // Only KUBEXIT_NAME: kubexit's default graveyard (not created here).
+    for s in &shells {
+        let mut args: Vec<&str> = s.argv[1..].to_vec();
+        args.push(script);
+        let out = run(
+            std::ffi::OsStr::new(s.argv[0]),
+            &args,
+            &[("KUBEXIT_NAME", "kx".into())],
+        );
+        if !std::path::Path::new("/graveyard/.liveness/kx").exists() {
+            assert_eq!(
+                out.stderr(),
+                "liveness: unit kx: no state: no unit directory /graveyard/.liveness/kx\n",
+                "{}",
+                s.name
+            );
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
