@@ -479,3 +479,52 @@ fn health_sh_finds_the_unit_as_every_command_does() {
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
+
+/// A tombstone the probe may not read (mode 000, probe run as `nobody`),
+/// with no pid: corrupt for health.sh ("unreadable"), and the same line as
+/// `liveness probe` once the probe gives `exited`; readable again, it is
+/// `exited` (the control).
+#[test]
+fn an_unreadable_tombstone_is_corrupt() {
+    let test = "an_unreadable_tombstone_is_corrupt";
+    let Some(nobody) = bounded::AsNobody::new(test) else {
+        return;
+    };
+    let shells = common::shells(test);
+    let rundir = nobody.dir("run");
+    std::fs::create_dir_all(rundir.join("u")).unwrap();
+    let path = rundir.join("u/tombstone");
+    std::fs::write(&path, &rows()[0].1).unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    for (mode, code, words) in [
+        (0o644, 12, "exited: code 3 at"),
+        (
+            0o000,
+            7,
+            "corrupt state: tombstone: unreadable: Permission denied",
+        ),
+    ] {
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(mode)).unwrap();
+        let rust = nobody.probe(&rundir, "u", &[]);
+        let rust_knows = rust.code() == Some(code) && rust.stderr().contains(words);
+        for s in &shells {
+            let out = nobody.health_sh(s, &rundir, "u", &[]);
+            assert_eq!(
+                out.code(),
+                Some(code),
+                "{mode:o} {}: {}",
+                s.name,
+                out.describe()
+            );
+            assert!(
+                out.stderr().contains(words),
+                "{}: {}",
+                s.name,
+                out.describe()
+            );
+            if rust_knows {
+                assert_eq!(out.stderr(), rust.stderr(), "{mode:o} {}", s.name);
+            }
+        }
+    }
+}
