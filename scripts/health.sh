@@ -46,16 +46,17 @@
 # shellcheck disable=SC3045 # -S and -t: dash, busybox sh and bash have both
 ulimit -St 1
 
-# The fast path: a healthy unit, judged with as few system calls as dash
-# and busybox sh allow (bash reads by blocks: it takes the full path). It
-# only ever exits 0, and at the first doubt falls through to the full
-# judgement below, which starts again and says why. It checks what that
-# does, more strictly: one line and its newline per file, numbers short
-# enough to need no range check, no options but the mode. The shell drops
-# NUL bytes, but /proc/self/io counts every byte read: it must grow by
-# exactly the bytes seen. dash parses this one command, not the rest.
+# The fast path: a healthy unit, judged with as few system calls as the
+# shell allows. It only ever exits 0, and at the first doubt falls through
+# to the full judgement below, which starts again and says why. It checks
+# what that does, more strictly: one line and its newline per file,
+# numbers short enough to need no range check, no options but the mode.
+# Shells drop NUL bytes: dash and busybox sh read one byte per call, so
+# /proc/self/io must grow by exactly the bytes seen; bash reads by blocks,
+# and looks for a NUL in each file with `read -d ''` (z); it reads at most
+# 66 bytes of any file here. dash parses this one command, not the rest.
 # shellcheck disable=SC3028 # HOSTNAME: not POSIX, but runtimes export it
-if [ -z "${BASH_VERSION:-}" ] && [ $# -le 1 ]; then
+if [ $# -le 1 ]; then
     u=${LIVENESS_UNIT_NAME:-${KUBEXIT_NAME:-${HOSTNAME:-}}} m=${1---live} a=$#
     d=${KUBEXIT_GRAVEYARD:-${KUBEXIT_NAME:+/graveyard}}
     d=${LIVENESS_RUNDIR:-${d:+$d/.liveness}}
@@ -66,12 +67,17 @@ if [ -z "${BASH_VERSION:-}" ] && [ $# -le 1 ]; then
                 . | .. | *[!ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._-]*) ;;
                 *)
                     exec 0<&-
-                    # shellcheck disable=SC2086 # $r: the stat fields, split
+                    z() {
+                        # shellcheck disable=SC3045 # bash only
+                        [ -z "${BASH_VERSION:-}" ] || ! IFS= read -r -d '' -n 66 _ <"$1"
+                    }
+                    # shellcheck disable=SC2086 # the stat fields, split; -n65 or nothing
                     {
                         [ ${#u} -le 253 ] && ! [ -h "$d/$u" ] && cd -P "$d/$u" && [ -r . ] &&
-                            IFS= read -r i0 </proc/self/io && b=$((${#i0} + 1)) &&
+                            i0='rchar: 0' b=0 &&
+                            { [ -n "${BASH_VERSION:-}" ] || IFS= read -r i0 </proc/self/io; } && b=$((${#i0} + 1)) &&
                             ! [ -h pid ] && [ -f pid ] &&
-                            { IFS= read -r p && ! IFS= read -r x; } <pid &&
+                            { IFS= read -r ${BASH_VERSION:+-n65} p && ! IFS= read -r ${BASH_VERSION:+-n1} x; } <pid && z pid &&
                             case $x:$p in
                                 :[1-9] | :[1-9]*[0-9]) case $p in *[!0-9]* | ??????????*) false ;; esac ;;
                                 *) false ;;
@@ -79,7 +85,7 @@ if [ -z "${BASH_VERSION:-}" ] && [ $# -le 1 ]; then
                             if [ -h starttime ]; then
                                 false
                             elif [ -f starttime ]; then
-                                { IFS= read -r s && ! IFS= read -r x; } <starttime &&
+                                { IFS= read -r ${BASH_VERSION:+-n65} s && ! IFS= read -r ${BASH_VERSION:+-n1} x; } <starttime && z starttime &&
                                     case $x:$s in
                                         :0 | :[1-9] | :[1-9]*[0-9]) case $s in *[!0-9]* | ???????????????????*) false ;; esac ;;
                                         *) false ;;
@@ -90,7 +96,7 @@ if [ -z "${BASH_VERSION:-}" ] && [ $# -le 1 ]; then
                             if [ -h pidns ]; then
                                 false
                             elif [ -f pidns ]; then
-                                { IFS= read -r n && ! IFS= read -r x; } <pidns &&
+                                { IFS= read -r ${BASH_VERSION:+-n65} n && ! IFS= read -r ${BASH_VERSION:+-n1} x; } <pidns && z pidns &&
                                     case $x:$n in
                                         :0 | :[1-9] | :[1-9]*[0-9]) case $n in *[!0-9]* | ???????????????????*) false ;; esac ;;
                                         *) false ;;
@@ -111,7 +117,7 @@ if [ -z "${BASH_VERSION:-}" ] && [ $# -le 1 ]; then
                             if [ -h heartbeat ]; then
                                 false
                             elif [ -f heartbeat ]; then
-                                { IFS= read -r h && ! IFS= read -r x; } <heartbeat &&
+                                { IFS= read -r ${BASH_VERSION:+-n65} h && ! IFS= read -r ${BASH_VERSION:+-n1} x; } <heartbeat && z heartbeat &&
                                     IFS= read -r up </proc/uptime &&
                                     b=$((b + ${#h} + ${#up} + 2)) && k=${h%% *} && [ "$k" != "$h" ] && h=${h#* } &&
                                     case $x:$k:$h in
@@ -124,14 +130,18 @@ if [ -z "${BASH_VERSION:-}" ] && [ $# -le 1 ]; then
                                 ! [ -e heartbeat ]
                             fi &&
                             ! [ -h error ] && [ -f error ] &&
-                            { IFS= read -r e && ! IFS= read -r x; } <error && b=$((b + ${#e} + 1)) &&
+                            { IFS= read -r ${BASH_VERSION:+-n65} e && ! IFS= read -r ${BASH_VERSION:+-n1} x; } <error && z error && b=$((b + ${#e} + 1)) &&
                             case $m:$x:$e in
                                 --live::0 | --ready::0 | --startup::0 | --startup::[1-9] | --startup::[1-9]*[0-9])
                                     case $e in *[!0-9]* | ??????????*) false ;; esac ;;
                                 *) false ;;
                             esac &&
                             { [ "$m" != --ready ] || { ! [ -h ready ] && [ -f ready ]; }; } &&
-                            IFS= read -r i1 </proc/self/io &&
+                            if [ -n "${BASH_VERSION:-}" ]; then
+                                i1=$i0 b=0
+                            else
+                                IFS= read -r i1 </proc/self/io
+                            fi &&
                             case $i0:$i1 in
                                 'rchar: '[0-9]*:'rchar: '[0-9]*)
                                     case ${i0#rchar: }${i1#rchar: } in *[!0-9]*) false ;; esac ;;

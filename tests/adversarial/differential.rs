@@ -660,8 +660,7 @@ fn both_probes_agree_on_random_state() {
 /// trace of `sh -x` ends inside it, before the full judgement's first line
 /// (`DIGITS=`) — and leaves every other state to the full judgement: here
 /// a unit still starting, one with a NUL byte in `error`, and one asked
-/// with `--max-age` (the negative controls). bash, which reads by blocks,
-/// always takes the full judgement.
+/// with `--max-age` (the negative controls). All three shells take it.
 #[test]
 fn the_fast_path_decides_healthy_units_only() {
     let shells = common::shells("the_fast_path_decides_healthy_units_only");
@@ -683,7 +682,7 @@ fn the_fast_path_decides_healthy_units_only() {
         bounded::run(&mut cmd, bounded::LIMIT)
     };
     for s in &shells {
-        let fast = s.name != "bash";
+        let fast = true;
         for args in [&[][..], &["--ready"], &["--startup"], &["--live"]] {
             let out = traced(s, args);
             assert_eq!(
