@@ -67,43 +67,41 @@ if [ $# -le 1 ]; then
                 . | .. | *[!ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._-]*) ;;
                 *)
                     exec 0<&-
+                    # f NAME: the one line of file NAME into $v, $y set when
+                    # the file is there; false for a symlink, anything but a
+                    # regular file, more than a line and its newline, a NUL.
+                    # shellcheck disable=SC2086 # -n65, -n1 or nothing
+                    f() {
+                        v='' y=''
+                        if [ -h "$1" ]; then
+                            return 1
+                        elif [ -f "$1" ]; then
+                            { IFS= read -r ${BASH_VERSION:+-n65} v && ! IFS= read -r ${BASH_VERSION:+-n1} x; } <"$1" &&
+                                [ -z "$x" ] && z "$1" && b=$((b + ${#v} + 1)) y=1
+                        else
+                            ! [ -e "$1" ]
+                        fi
+                    }
                     z() {
                         # shellcheck disable=SC3045 # bash only
                         [ -z "${BASH_VERSION:-}" ] || ! IFS= read -r -d '' -n 66 _ <"$1"
                     }
-                    # shellcheck disable=SC2086 # the stat fields, split; -n65 or nothing
+                    # c VALUE DIGITS: a canonical number of at most DIGITS digits.
+                    c() {
+                        case $1 in
+                            0 | [1-9] | [1-9]*[0-9]) case $1 in *[!0-9]*) return 1 ;; esac ;;
+                            *) return 1 ;;
+                        esac
+                        [ ${#1} -le "$2" ]
+                    }
+                    # shellcheck disable=SC2086 # the stat fields, split
                     {
                         [ ${#u} -le 253 ] && ! [ -h "$d/$u" ] && cd -P "$d/$u" && [ -r . ] &&
                             i0='rchar: 0' b=0 &&
                             { [ -n "${BASH_VERSION:-}" ] || IFS= read -r i0 </proc/self/io; } && b=$((${#i0} + 1)) &&
-                            ! [ -h pid ] && [ -f pid ] &&
-                            { IFS= read -r ${BASH_VERSION:+-n65} p && ! IFS= read -r ${BASH_VERSION:+-n1} x; } <pid && z pid &&
-                            case $x:$p in
-                                :[1-9] | :[1-9]*[0-9]) case $p in *[!0-9]* | ??????????*) false ;; esac ;;
-                                *) false ;;
-                            esac && b=$((b + ${#p} + 1)) && s= &&
-                            if [ -h starttime ]; then
-                                false
-                            elif [ -f starttime ]; then
-                                { IFS= read -r ${BASH_VERSION:+-n65} s && ! IFS= read -r ${BASH_VERSION:+-n1} x; } <starttime && z starttime &&
-                                    case $x:$s in
-                                        :0 | :[1-9] | :[1-9]*[0-9]) case $s in *[!0-9]* | ???????????????????*) false ;; esac ;;
-                                        *) false ;;
-                                    esac && b=$((b + ${#s} + 1))
-                            else
-                                ! [ -e starttime ]
-                            fi &&
-                            if [ -h pidns ]; then
-                                false
-                            elif [ -f pidns ]; then
-                                { IFS= read -r ${BASH_VERSION:+-n65} n && ! IFS= read -r ${BASH_VERSION:+-n1} x; } <pidns && z pidns &&
-                                    case $x:$n in
-                                        :0 | :[1-9] | :[1-9]*[0-9]) case $n in *[!0-9]* | ???????????????????*) false ;; esac ;;
-                                        *) false ;;
-                                    esac && b=$((b + ${#n} + 1))
-                            else
-                                ! [ -e pidns ]
-                            fi &&
+                            f pid && p=$v && c "$p" 9 && [ "$p" != 0 ] &&
+                            f starttime && s=$v && { [ -z "$y" ] || c "$s" 18; } &&
+                            f pidns && { [ -z "$y" ] || c "$v" 18; } &&
                             IFS= read -r t <"/proc/$p/stat" && b=$((b + ${#t} + 1)) &&
                             r=${t##*') '} && [ "$r" != "$t" ] && set -f &&
                             set -- $r && set +f &&
@@ -114,26 +112,17 @@ if [ $# -le 1 ]; then
                                 *) false ;;
                             esac &&
                             ! [ -h lock ] && { [ -f lock ] && [ -r lock ] || ! [ -e lock ]; } &&
-                            if [ -h heartbeat ]; then
-                                false
-                            elif [ -f heartbeat ]; then
-                                { IFS= read -r ${BASH_VERSION:+-n65} h && ! IFS= read -r ${BASH_VERSION:+-n1} x; } <heartbeat && z heartbeat &&
-                                    IFS= read -r up </proc/uptime &&
-                                    b=$((b + ${#h} + ${#up} + 2)) && k=${h%% *} && [ "$k" != "$h" ] && h=${h#* } &&
-                                    case $x:$k:$h in
-                                        :[1-9]*:0 | :[1-9]*:[1-9]*) case $k$h in *[!0-9]* | ????????????????????????*) false ;; esac ;;
-                                        *) false ;;
-                                    esac && [ ${#k} -le 7 ] && [ ${#h} -le 15 ] &&
-                                    up=${up%% *} && c=${up#*.} && up=$((${up%.*} * 1000 + ${c#0} * 10)) &&
+                            f heartbeat && h=$v &&
+                            if [ -n "$y" ]; then
+                                IFS= read -r up </proc/uptime && b=$((b + ${#up} + 1)) &&
+                                    k=${h%% *} && [ "$k" != "$h" ] && h=${h#* } &&
+                                    c "$k" 7 && [ "$k" != 0 ] && c "$h" 15 &&
+                                    up=${up%% *} && cs=${up#*.} && up=$((${up%.*} * 1000 + ${cs#0} * 10)) &&
                                     [ "$h" -le $((up + 1000)) ] && [ $((up - h)) -le $((k * 1000)) ]
-                            else
-                                ! [ -e heartbeat ]
                             fi &&
-                            ! [ -h error ] && [ -f error ] &&
-                            { IFS= read -r ${BASH_VERSION:+-n65} e && ! IFS= read -r ${BASH_VERSION:+-n1} x; } <error && z error && b=$((b + ${#e} + 1)) &&
-                            case $m:$x:$e in
-                                --live::0 | --ready::0 | --startup::0 | --startup::[1-9] | --startup::[1-9]*[0-9])
-                                    case $e in *[!0-9]* | ??????????*) false ;; esac ;;
+                            f error && c "$v" 9 &&
+                            case $m:$v in
+                                --live:0 | --ready:0 | --startup:?*) ;;
                                 *) false ;;
                             esac &&
                             { [ "$m" != --ready ] || { ! [ -h ready ] && [ -f ready ]; }; } &&
