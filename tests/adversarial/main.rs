@@ -13,6 +13,8 @@
 
 #[path = "../common/mod.rs"]
 mod common;
+mod deadlines;
+mod pipes;
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
