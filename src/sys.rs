@@ -469,6 +469,70 @@ pub(crate) fn set_backlog(listener: &std::net::TcpListener, backlog: i32) -> io:
 // readers do: no call below waits for a reader, allocates, or takes a lock,
 // so each may run in a signal handler.
 
+/// What std's runtime does before `main` and `liveness` still needs: file
+/// descriptors 0, 1 and 2 open (on `/dev/null` when they were closed), so
+/// that no file opened later becomes "stdout" and receives a message. One
+/// `poll` when all three are open.
+#[allow(dead_code)] // the binary's (src/main.rs)
+pub(crate) fn open_standard_fds() {
+    use nix::libc;
+    let mut fds = [0, 1, 2].map(|fd| libc::pollfd {
+        fd,
+        events: 0,
+        revents: 0,
+    });
+    // SAFETY: poll reads and writes the three pollfd structures only, which
+    // outlive the call; a timeout of 0 never blocks.
+    let polled = unsafe { libc::poll(fds.as_mut_ptr(), 3, 0) } >= 0;
+    for p in fds {
+        let closed = if polled {
+            p.revents & libc::POLLNVAL != 0
+        } else {
+            // SAFETY: F_GETFD only reads the descriptor table.
+            let flags = unsafe { libc::fcntl(p.fd, libc::F_GETFD) };
+            flags < 0
+        };
+        if closed {
+            // The lowest free descriptor is `p.fd`: 0, 1, 2 are done in order.
+            let _ = nix::fcntl::open(c"/dev/null", OFlag::O_RDWR, Mode::empty())
+                .map(std::os::fd::IntoRawFd::into_raw_fd);
+        }
+    }
+}
+
+/// Writes to a pipe whose reader has gone fail with `EPIPE` instead of
+/// killing the process with `SIGPIPE`, as in any Rust program: the exit
+/// code must say what happened, whatever the reader did.
+#[allow(dead_code)] // the binary's (src/main.rs)
+pub(crate) fn ignore_sigpipe() {
+    use nix::sys::signal::{SigHandler, signal};
+    // SAFETY: SIG_IGN installs no code of ours to run in signal context.
+    let _ = unsafe { signal(Signal::SIGPIPE, SigHandler::SigIgn) };
+}
+
+/// The command line as the C runtime passed it to `main` (without relying
+/// on std's runtime, which the binary does not start).
+///
+/// # Safety
+///
+/// `argv` must hold `argc` pointers to NUL-terminated strings that live for
+/// the whole process, as `main`'s arguments do.
+#[allow(dead_code)] // the binary's (src/main.rs)
+pub(crate) unsafe fn args_from_main(
+    argc: nix::libc::c_int,
+    argv: *const *const nix::libc::c_char,
+) -> Vec<std::ffi::OsString> {
+    use std::os::unix::ffi::OsStrExt;
+    (0..usize::try_from(argc).unwrap_or(0))
+        .map(|i| {
+            // SAFETY: the caller guarantees argc valid, NUL-terminated
+            // strings in argv.
+            let arg = unsafe { std::ffi::CStr::from_ptr(*argv.add(i)) };
+            OsStr::from_bytes(arg.to_bytes()).to_os_string()
+        })
+        .collect()
+}
+
 /// `_exit(2)`: ends the process at once. No `atexit` handlers and no flush
 /// of Rust's buffered stdout, which would wait for a reader that may never
 /// drain the pipe.
