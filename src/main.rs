@@ -290,7 +290,7 @@ fn run(args: impl IntoIterator<Item = std::ffi::OsString>) -> Result<ExitCode, F
                 Some(d) => d,
                 None => Unit::resolve(Some("status"), None)?.rundir().to_path_buf(),
             };
-            let reports = liveness::status(&rundir)?;
+            let reports = liveness::status_parallel(&rundir)?;
             if json {
                 out(&format!("{}\n", liveness::status_json(&reports)))?;
             } else {

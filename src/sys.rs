@@ -182,6 +182,18 @@ pub(crate) fn read_limited(file: &mut File, buf: &mut Vec<u8>, limit: usize) -> 
 
 /// Names in `dir`, without `.` and `..`.
 pub(crate) fn list_dir(dir: BorrowedFd<'_>) -> io::Result<Vec<std::ffi::OsString>> {
+    Ok(list_dir_kinds(dir)?
+        .into_iter()
+        .map(|(name, _)| name)
+        .collect())
+}
+
+/// Names in `dir`, without `.` and `..`, each with whether its directory
+/// entry says it is a directory: `None` when the file system does not say
+/// (`DT_UNKNOWN`), so no `stat` is needed to tell.
+pub(crate) fn list_dir_kinds(
+    dir: BorrowedFd<'_>,
+) -> io::Result<Vec<(std::ffi::OsString, Option<bool>)>> {
     use std::os::unix::ffi::OsStrExt;
     let fd = nix::fcntl::openat(
         dir,
@@ -198,7 +210,8 @@ pub(crate) fn list_dir(dir: BorrowedFd<'_>) -> io::Result<Vec<std::ffi::OsString
         if name == b"." || name == b".." {
             continue;
         }
-        out.push(OsStr::from_bytes(name).to_os_string());
+        let is_dir = entry.file_type().map(|t| t == nix::dir::Type::Directory);
+        out.push((OsStr::from_bytes(name).to_os_string(), is_dir));
     }
     Ok(out)
 }
