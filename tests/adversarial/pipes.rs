@@ -21,6 +21,18 @@ use nix::fcntl::OFlag;
 
 use crate::common::{self, Rundir, Tree};
 
+/// A second, non-blocking description of what `fd` names (a pipe, a
+/// terminal), through `/proc/self/fd`: writes through it never wait, and
+/// `fd` itself stays blocking.
+fn nonblocking_twin(fd: &OwnedFd) -> OwnedFd {
+    nix::fcntl::open(
+        format!("/proc/self/fd/{}", fd.as_raw_fd()).as_str(),
+        OFlag::O_WRONLY | OFlag::O_NONBLOCK | OFlag::O_NOCTTY | OFlag::O_CLOEXEC,
+        nix::sys::stat::Mode::empty(),
+    )
+    .unwrap()
+}
+
 /// A pipe whose buffer is full: the test keeps the read end open and never
 /// reads, so a blocking write to the other end waits forever.
 struct FullPipe {
@@ -33,12 +45,7 @@ impl FullPipe {
         let (read, write) = nix::unistd::pipe2(OFlag::O_CLOEXEC).unwrap();
         // Filled through a description of its own, non-blocking, so the end
         // handed to the command stays blocking.
-        let filler = nix::fcntl::open(
-            format!("/proc/self/fd/{}", write.as_raw_fd()).as_str(),
-            OFlag::O_WRONLY | OFlag::O_NONBLOCK | OFlag::O_CLOEXEC,
-            nix::sys::stat::Mode::empty(),
-        )
-        .unwrap();
+        let filler = nonblocking_twin(&write);
         fill(|bytes| nix::unistd::write(&filler, bytes));
         let capacity = nix::fcntl::fcntl(&write, nix::fcntl::FcntlArg::F_GETPIPE_SZ).unwrap();
         assert_eq!(unread(&read), capacity, "the pipe is full");
@@ -103,12 +110,7 @@ impl FullTerminal {
             nix::sys::stat::Mode::empty(),
         )
         .unwrap();
-        let filler = nix::fcntl::open(
-            format!("/proc/self/fd/{}", slave.as_raw_fd()).as_str(),
-            OFlag::O_WRONLY | OFlag::O_NONBLOCK | OFlag::O_NOCTTY | OFlag::O_CLOEXEC,
-            nix::sys::stat::Mode::empty(),
-        )
-        .unwrap();
+        let filler = nonblocking_twin(&slave);
         fill(|bytes| nix::unistd::write(&filler, bytes));
         let blocker = slave.try_clone().unwrap();
         let (tx, rx) = std::sync::mpsc::channel();
@@ -490,12 +492,7 @@ fn the_deadline_fires_with_stderr_full() {
 #[test]
 fn a_full_pipe_refuses_one_more_byte() {
     let p = FullPipe::new();
-    let probe = nix::fcntl::open(
-        format!("/proc/self/fd/{}", p.write.as_raw_fd()).as_str(),
-        OFlag::O_WRONLY | OFlag::O_NONBLOCK | OFlag::O_CLOEXEC,
-        nix::sys::stat::Mode::empty(),
-    )
-    .unwrap();
+    let probe = nonblocking_twin(&p.write);
     assert_eq!(nix::unistd::write(&probe, b"x"), Err(Errno::EAGAIN));
     let s = FullSocket::new();
     assert_eq!(
