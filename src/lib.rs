@@ -224,7 +224,7 @@ pub use crate::{
     health::{Builder, Health},
     probe::{Mode, Probe, Report, Verdict},
     shutdown::{GRACE_PERIOD_ENV, KUBERNETES_ENV, Shutdown, ShutdownPlan, Unready},
-    status::{status, status_json, status_table},
+    status::{UNITS_PER_THREAD, status, status_json, status_parallel, status_table},
     supervise::{Outcome, Supervisor},
     terminate::{Terminated, terminate},
     tombstone::Tombstone,

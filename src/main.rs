@@ -3,10 +3,20 @@
 //! [`exit_code::ExitCode`].
 
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
+// The entry point is the C `main` below, not std's runtime start-up.
+#![cfg_attr(not(test), no_main)]
 
 mod cli;
+mod deadline;
 mod exit_code;
+// The library's system-call wrappers, compiled into the binary as well (it
+// cannot see the library's private items): the binary's calls go through
+// them too. Most of them the binary does not use.
+#[allow(dead_code)]
+#[path = "sys.rs"]
+mod sys;
 
+use std::ffi::OsString;
 use std::fmt;
 use std::io::Write;
 use std::process::Command as Process;
@@ -22,6 +32,8 @@ enum Failure {
     Lib(liveness::Error),
     /// `liveness run` failed itself: exit 123 to 125.
     Run(Box<Failure>),
+    /// The output could not be written to stdout (its reader has gone).
+    Output(std::io::Error),
 }
 
 impl From<liveness::Error> for Failure {
@@ -45,6 +57,7 @@ impl Failure {
                 Failure::Lib(e) => ExitCode::of_run_failure(e.kind()),
                 _ => ExitCode::RunFailed,
             },
+            Failure::Output(_) => ExitCode::Io,
         }
     }
 }
@@ -55,19 +68,65 @@ impl fmt::Display for Failure {
             Failure::Usage(u) => write!(f, "usage: {u} (see 'liveness --help')"),
             Failure::Lib(e) => e.fmt(f),
             Failure::Run(inner) => inner.fmt(f),
+            Failure::Output(e) => write!(f, "stdout: {}", sys::error_text(e)),
         }
     }
 }
 
-fn main() -> std::process::ExitCode {
+/// The process's entry point, in place of std's runtime start-up.
+///
+/// std's start-up was about a third of what the probe cost beyond a static
+/// C program that does nothing: it reads `/proc/self/maps` and sets up an
+/// alternate signal stack and `SIGSEGV`/`SIGBUS` handlers, only to report a
+/// stack overflow by name (17 system calls and their page faults). Without
+/// it an overflow still ends the process, with `SIGSEGV` on the kernel's
+/// guard gap. What the binary needs of it is done here: descriptors 0 to 2
+/// open, `SIGPIPE` ignored, a panic reported and ended with exit 101 (the
+/// hook prints it), stdout flushed. Figures: `doc/deadlines.md`.
+#[cfg(not(test))]
+#[unsafe(no_mangle)]
+extern "C" fn main(
+    argc: nix::libc::c_int,
+    argv: *const *const nix::libc::c_char,
+) -> nix::libc::c_int {
+    sys::open_standard_fds();
+    sys::ignore_sigpipe();
+    // SAFETY: these are the C runtime's own arguments to main.
+    let args = unsafe { sys::args_from_main(argc, argv) };
+    std::panic::catch_unwind(move || start(args)).map_or(101, nix::libc::c_int::from)
+}
+
+/// Under `cargo test` the test harness owns `main`.
+#[cfg(test)]
+fn main() {
+    let _ = start(std::env::args_os().collect());
+}
+
+/// Runs the command line `args` (program name first) and returns the exit
+/// code.
+fn start(args: Vec<OsString>) -> u8 {
     init_logging();
-    match run(std::env::args_os().skip(1)) {
-        Ok(code) => code.into(),
+    let code = match run(args.into_iter().skip(1)) {
+        Ok(code) => code,
         Err(failure) => {
-            let _ = writeln!(std::io::stderr(), "liveness: {failure}");
-            failure.exit_code().into()
+            deadline::last_line(&format!("liveness: {failure}\n"));
+            failure.exit_code()
         }
-    }
+    };
+    // What std's runtime does at exit: anything but a partial line has
+    // been written already.
+    let _ = std::io::stdout().flush();
+    code.code()
+}
+
+/// Writes `text` to stdout and flushes it: bulk output, which waits for its
+/// reader.
+fn out(text: &str) -> Result<(), Failure> {
+    let mut stdout = std::io::stdout().lock();
+    stdout
+        .write_all(text.as_bytes())
+        .and_then(|()| stdout.flush())
+        .map_err(Failure::Output)
 }
 
 fn run(args: impl IntoIterator<Item = std::ffi::OsString>) -> Result<ExitCode, Failure> {
@@ -85,6 +144,16 @@ fn run(args: impl IntoIterator<Item = std::ffi::OsString>) -> Result<ExitCode, F
             wait,
         } => {
             let unit = unit(&target)?;
+            if wait {
+                deadline::arm(
+                    timeout.saturating_add(deadline::BACKSTOP),
+                    format!(
+                        "liveness: unit {}: terminate timed out after {}: the state could not be read in time\n",
+                        unit.name(),
+                        cli::show_duration(timeout)
+                    ),
+                );
+            }
             liveness::terminate(&unit, signal, wait.then_some(timeout))?;
             Ok(ExitCode::Ok)
         }
@@ -98,6 +167,13 @@ fn run(args: impl IntoIterator<Item = std::ffi::OsString>) -> Result<ExitCode, F
                 .iter()
                 .map(|u| Unit::resolve(Some(u), rundir.as_deref()))
                 .collect::<Result<Vec<_>, _>>()?;
+            deadline::arm(
+                timeout.saturating_add(deadline::BACKSTOP),
+                format!(
+                    "liveness: wait: timed out after {}: the state could not be read in time\n",
+                    cli::show_duration(timeout)
+                ),
+            );
             let left = liveness::wait_progress(&units, what, timeout);
             if left.is_empty() {
                 return Ok(ExitCode::Ok);
@@ -110,11 +186,7 @@ fn run(args: impl IntoIterator<Item = std::ffi::OsString>) -> Result<ExitCode, F
                 .map(|(u, p)| format!("unit {u}: {}", p.reason().unwrap_or_default()))
                 .collect();
             if !unverifiable.is_empty() {
-                let _ = writeln!(
-                    std::io::stderr(),
-                    "liveness: wait: {}",
-                    unverifiable.join(", ")
-                );
+                deadline::last_line(&format!("liveness: wait: {}\n", unverifiable.join(", ")));
                 return Ok(ExitCode::OwnerGone);
             }
             let list = left
@@ -122,19 +194,18 @@ fn run(args: impl IntoIterator<Item = std::ffi::OsString>) -> Result<ExitCode, F
                 .map(|(u, p)| format!("{u} ({})", p.reason().unwrap_or_default()))
                 .collect::<Vec<_>>()
                 .join(", ");
-            let _ = writeln!(
-                std::io::stderr(),
-                "liveness: wait: timed out after {}: still waiting for {list}",
+            deadline::last_line(&format!(
+                "liveness: wait: timed out after {}: still waiting for {list}\n",
                 cli::show_duration(timeout)
-            );
+            ));
             Ok(ExitCode::Timeout)
         }
         Command::Help(topic) => {
-            print!("{}", topic.map_or(cli::HELP, cli::command_help));
+            out(topic.map_or(cli::HELP, cli::command_help))?;
             Ok(ExitCode::Ok)
         }
         Command::Version => {
-            println!("liveness {}", env!("CARGO_PKG_VERSION"));
+            out(&format!("liveness {}\n", env!("CARGO_PKG_VERSION")))?;
             Ok(ExitCode::Ok)
         }
         Command::Probe {
@@ -146,17 +217,28 @@ fn run(args: impl IntoIterator<Item = std::ffi::OsString>) -> Result<ExitCode, F
             verbose,
         } => {
             let unit = unit(&target)?;
-            arm_deadline(timeout, unit.name());
+            deadline::arm(
+                timeout,
+                format!(
+                    "liveness: unit {}: probe timed out after {} ms\n",
+                    unit.name(),
+                    timeout.as_millis()
+                ),
+            );
+            #[cfg(debug_assertions)]
+            test_stall();
             let mut probe = Probe::new(mode);
             if let Some(max_age) = max_age {
                 probe = probe.max_age(max_age);
             }
             let report = probe.check(&unit);
+            // The verdict is the exit code: a reader that went away cannot
+            // change it.
             if json {
-                println!("{}", report.to_json());
+                let _ = out(&format!("{}\n", report.to_json()));
             }
             if verbose || !report.verdict.is_ok() {
-                let _ = writeln!(std::io::stderr(), "liveness: {report}");
+                deadline::last_line(&format!("liveness: {report}\n"));
             }
             Ok(report.verdict.into())
         }
@@ -219,11 +301,11 @@ fn run(args: impl IntoIterator<Item = std::ffi::OsString>) -> Result<ExitCode, F
                 Some(d) => d,
                 None => Unit::resolve(Some("status"), None)?.rundir().to_path_buf(),
             };
-            let reports = liveness::status(&rundir)?;
+            let reports = liveness::status_parallel(&rundir)?;
             if json {
-                println!("{}", liveness::status_json(&reports));
+                out(&format!("{}\n", liveness::status_json(&reports)))?;
             } else {
-                print!("{}", liveness::status_table(&reports));
+                out(&liveness::status_table(&reports))?;
             }
             Ok(ExitCode::Ok)
         }
@@ -299,7 +381,7 @@ fn supervise(r: cli::Run) -> Result<ExitCode, Failure> {
     }
     let outcome = s.run()?;
     if let Some(why) = &outcome.exec_error {
-        let _ = writeln!(std::io::stderr(), "liveness: run: {why}");
+        deadline::last_line(&format!("liveness: run: {why}\n"));
     }
     Ok(ExitCode::Child(outcome.exit_code))
 }
@@ -384,32 +466,6 @@ fn run_check(cmd: &str) -> liveness::CheckResult {
     })
 }
 
-/// Ends the process with exit 8 and one line if the probe is still running
-/// after `timeout`, however it is stuck. A thread, not a signal handler: a
-/// process blocked in a killable wait (a hung NFS or FUSE mount) is woken by
-/// `exit_group`, while a caught signal would wait for the call to return.
-fn arm_deadline(timeout: Duration, unit: &str) {
-    let line = format!(
-        "liveness: unit {unit}: probe timed out after {} ms\n",
-        timeout.as_millis()
-    );
-    let spawned = std::thread::Builder::new()
-        .name("deadline".into())
-        .stack_size(64 * 1024)
-        .spawn(move || {
-            std::thread::sleep(timeout);
-            let _ = std::io::stderr().write_all(line.as_bytes());
-            // Rust's buffered stdout is not flushed by exit(3), so a main
-            // thread holding its lock cannot block this.
-            std::process::exit(i32::from(ExitCode::Timeout.code()));
-        });
-    if let Err(e) = spawned {
-        log::warn!("cannot arm the probe deadline: {e}");
-    }
-    #[cfg(debug_assertions)]
-    test_stall();
-}
-
 /// Test seam, compiled into debug builds only: `LIVENESS_TEST_STALL_MS`
 /// makes the probe hang before reading state, so the tests can watch the
 /// deadline fire. Release binaries have no such variable.
@@ -431,12 +487,13 @@ fn init_logging() {
             true
         }
         fn log(&self, record: &log::Record<'_>) {
-            let _ = writeln!(
-                std::io::stderr(),
-                "liveness: {}: {}",
+            // Never waits for the reader: a supervisor must not stop
+            // forwarding signals or reaping because its log is not read.
+            deadline::say(&format!(
+                "liveness: {}: {}\n",
                 record.level().as_str().to_lowercase(),
                 record.args()
-            );
+            ));
         }
         fn flush(&self) {}
     }

@@ -595,7 +595,8 @@ impl Shutdown {
         if !self.start_because(format!("signal {name}")) {
             let code = 128 + sig;
             log::warn!("shutdown: second signal {name} during shutdown: exit {code} at once");
-            std::process::exit(code);
+            // At once: not even a flush of stdout into a pipe nobody reads.
+            crate::sys::exit_now(code);
         }
     }
 
@@ -612,7 +613,7 @@ impl Shutdown {
             if let Some(h) = self.inner.health.upgrade() {
                 let _ = h.reset();
             }
-            std::process::exit(self.inner.exit_code);
+            crate::sys::exit_now(self.inner.exit_code);
         }
         true
     }
@@ -687,14 +688,17 @@ impl Inner {
             .spawn(move || {
                 std::thread::sleep(budget);
                 let step = current.lock().unwrap_or_else(|p| p.into_inner()).clone();
+                // The state first: a logger writing into a pipe nobody
+                // reads may block, and must not leave a healthy unit behind.
+                if let Some(h) = health.upgrade() {
+                    let _ = h.reset();
+                }
                 log::error!(
                     "shutdown: budget of {} spent during {step}: exit {BUDGET_EXIT}",
                     format::duration_text(budget)
                 );
-                if let Some(h) = health.upgrade() {
-                    let _ = h.reset();
-                }
-                std::process::exit(BUDGET_EXIT);
+                // A deadline: no flush of stdout, which could wait forever.
+                crate::sys::exit_now(BUDGET_EXIT);
             });
         if let Err(e) = spawned {
             log::warn!("shutdown: cannot arm the budget ({e}); going on without it");

@@ -37,14 +37,84 @@ const UNIT_FILES: [&str; 4] = [format::PID, format::ERROR, format::LOCK, format:
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 pub fn status(rundir: &Path) -> Result<Vec<Report>> {
-    let names = unit_names(rundir)?;
+    judge(rundir, 1)
+}
+
+/// As [`status`], judging the units on as many threads as the process may
+/// use CPUs, each thread taking at least [`UNITS_PER_THREAD`] units: what
+/// `liveness status` does. Reading a unit is system calls, which run side
+/// by side on several CPUs; 1,000 units are judged about twice as fast on
+/// two. Falls back on the calling thread alone when a thread cannot be
+/// started.
+///
+/// # Errors
+///
+/// As [`status`].
+///
+/// # Examples
+///
+/// ```
+/// let dir = tempfile::tempdir()?;
+/// let mut owners = Vec::new();
+/// for name in ["a", "b"] {
+///     let h = liveness::Health::builder().unit(name).rundir(dir.path()).build()?;
+///     h.load()?;
+///     h.set(0)?;
+///     owners.push(h);
+/// }
+/// let reports = liveness::status_parallel(dir.path())?;
+/// assert_eq!(reports, liveness::status(dir.path())?);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub fn status_parallel(rundir: &Path) -> Result<Vec<Report>> {
+    let threads = std::thread::available_parallelism().map_or(1, usize::from);
+    judge(rundir, threads)
+}
+
+/// The fewest units a thread of [`status_parallel`] judges: below that,
+/// starting the thread costs more than it saves.
+///
+/// # Examples
+///
+/// ```
+/// assert!(liveness::UNITS_PER_THREAD >= 1);
+/// ```
+pub const UNITS_PER_THREAD: usize = 64;
+
+/// Judges every unit under `rundir` on up to `threads` threads, in order.
+fn judge(rundir: &Path, threads: usize) -> Result<Vec<Report>> {
+    let units = unit_names(rundir)?
+        .into_iter()
+        .map(|name| Unit::new(name, rundir))
+        .collect::<Result<Vec<_>>>()?;
     let probe = Probe::new(Mode::Live);
-    let mut reports = Vec::with_capacity(names.len());
-    for name in names {
-        let unit = Unit::new(name, rundir)?;
-        reports.push(probe.check(&unit));
+    let check = |chunk: &[Unit]| chunk.iter().map(|u| probe.check(u)).collect::<Vec<_>>();
+    let threads = threads.min(units.len() / UNITS_PER_THREAD).max(1);
+    if threads == 1 {
+        return Ok(check(&units));
     }
-    Ok(reports)
+    let per_thread = units.len().div_ceil(threads);
+    Ok(std::thread::scope(|scope| {
+        let mut chunks = units.chunks(per_thread);
+        let first = chunks.next().unwrap_or_default();
+        let others: Vec<_> = chunks
+            .map(|chunk| {
+                let started = std::thread::Builder::new()
+                    .name("liveness-status".into())
+                    .spawn_scoped(scope, move || check(chunk));
+                (chunk, started)
+            })
+            .collect();
+        let mut reports = check(first);
+        for (chunk, started) in others {
+            match started.map(|t| t.join()) {
+                Ok(Ok(done)) => reports.extend(done),
+                // Not started (or it panicked): judge the chunk here.
+                _ => reports.extend(check(chunk)),
+            }
+        }
+        reports
+    }))
 }
 
 /// Names of the units under `rundir`, sorted.
@@ -55,18 +125,33 @@ pub(crate) fn unit_names(rundir: &Path) -> Result<Vec<String>> {
         Err(e) => return Err(Error::io(rundir, e)),
     };
     let mut names = Vec::new();
-    for entry in sys::list_dir(dir.as_fd()).map_err(|e| Error::io(rundir, e))? {
+    let mut path = String::new();
+    for (entry, is_dir) in sys::list_dir_kinds(dir.as_fd()).map_err(|e| Error::io(rundir, e))? {
         let Some(name) = entry.to_str() else { continue };
         if validate_unit_name(name).is_err() {
             continue;
         }
-        let Ok(sub) = sys::open_dir_at(dir.as_fd(), name) else {
-            continue;
+        let is_unit = match is_dir {
+            // One `stat` through the entry per file looked for, rather than
+            // opening the directory: the probe that follows opens it (and
+            // calls a unit directory swapped for a symlink meanwhile
+            // corrupt).
+            Some(true) => UNIT_FILES.iter().any(|f| {
+                path.clear();
+                path.push_str(name);
+                path.push('/');
+                path.push_str(f);
+                sys::lstat_at(dir.as_fd(), &path).is_ok()
+            }),
+            Some(false) => false,
+            // The file system does not say: open it, refusing a symlink.
+            None => sys::open_dir_at(dir.as_fd(), name).is_ok_and(|sub| {
+                UNIT_FILES
+                    .iter()
+                    .any(|f| sys::lstat_at(sub.as_fd(), f).is_ok())
+            }),
         };
-        if UNIT_FILES
-            .iter()
-            .any(|f| sys::lstat_at(sub.as_fd(), f).is_ok())
-        {
+        if is_unit {
             names.push(name.to_owned());
         }
     }
@@ -156,4 +241,64 @@ pub fn status_table(reports: &[Report]) -> String {
 /// ```
 pub fn status_json(reports: &[Report]) -> String {
     crate::json::array(reports.iter().map(Report::to_json))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Writes a unit by hand: `pid` (this process) and `error`.
+    fn unit(rundir: &Path, name: &str, error: Option<u32>) {
+        let dir = rundir.join(name);
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("pid"), format!("{}\n", std::process::id())).unwrap();
+        if let Some(e) = error {
+            std::fs::write(dir.join("error"), format!("{e}\n")).unwrap();
+        }
+    }
+
+    /// `status_parallel` says exactly what `status` says, in the same
+    /// order, on enough units to use several threads.
+    #[test]
+    fn parallel_status_is_status() {
+        let dir = tempfile::tempdir().unwrap();
+        let n = UNITS_PER_THREAD * 4 + 3;
+        for i in 0..n {
+            unit(
+                dir.path(),
+                &format!("u{i:04}"),
+                [None, Some(0), Some(3)][i % 3],
+            );
+        }
+        let one = status(dir.path()).unwrap();
+        assert_eq!(one.len(), n);
+        assert!(one.windows(2).all(|w| w[0].unit < w[1].unit), "sorted");
+        let verdicts: std::collections::HashSet<_> = one.iter().map(|r| r.verdict).collect();
+        assert_eq!(verdicts.len(), 3, "three different verdicts: {verdicts:?}");
+        assert_eq!(judge(dir.path(), 4).unwrap(), one);
+        assert_eq!(status_parallel(dir.path()).unwrap(), one);
+    }
+
+    /// Only directories with a valid name holding a unit file are units: a
+    /// symlink to a unit, a plain file, an empty or foreign directory and
+    /// an invalid name are not listed.
+    #[test]
+    fn only_unit_directories_are_listed() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        unit(d, "real", Some(0));
+        std::os::unix::fs::symlink(d.join("real"), d.join("link")).unwrap();
+        std::fs::write(d.join("file"), b"").unwrap();
+        std::fs::create_dir(d.join("empty")).unwrap();
+        std::fs::create_dir(d.join("foreign")).unwrap();
+        std::fs::write(d.join("foreign/other"), b"").unwrap();
+        std::fs::create_dir(d.join("with space")).unwrap();
+        std::fs::write(d.join("with space/pid"), b"1\n").unwrap();
+        for (name, file) in [("by-lock", "lock"), ("by-tombstone", "tombstone")] {
+            std::fs::create_dir(d.join(name)).unwrap();
+            std::fs::write(d.join(name).join(file), b"").unwrap();
+        }
+        assert_eq!(unit_names(d).unwrap(), ["by-lock", "by-tombstone", "real"]);
+        assert!(unit_names(&d.join("missing")).unwrap().is_empty());
+    }
 }

@@ -15,6 +15,8 @@
 
 #[path = "../common/mod.rs"]
 mod common;
+mod deadlines;
+mod pipes;
 
 mod bounded;
 mod cross_ns;
