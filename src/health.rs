@@ -8,19 +8,19 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 use std::time::Duration;
 
-use crate::atomic;
 use crate::check::{self, Check, CheckResult, FnCheck};
-use crate::claim::{self, Claim, Target};
 use crate::error::{Error, ErrorKind, Result};
-use crate::format::{self, Heartbeat};
 use crate::notify::Notifier;
-use crate::proc;
-use crate::quiet::Quiet;
-use crate::read;
+use crate::os::fs as sys;
+use crate::os::proc;
 use crate::shutdown::{Shutdown, ShutdownPlan};
-use crate::sys;
-use crate::trust;
-use crate::unit::Unit;
+use crate::state::claim::{self, Claim, Target};
+use crate::state::format::{self, Heartbeat};
+use crate::state::quiet::Quiet;
+use crate::state::read;
+use crate::state::trust;
+use crate::state::unit::Unit;
+use crate::state::write as atomic;
 
 /// Builds a [`Health`] handle: which unit, which checks, which heartbeat.
 ///

@@ -187,48 +187,37 @@ struct ReadmeDoctests;
 #[doc = include_str!("../doc/shutdown.md")]
 struct ShutdownDoctests;
 
-mod atomic;
 mod check;
-mod claim;
 mod error;
-mod format;
 mod global;
 mod health;
 #[cfg(feature = "http")]
 mod http;
-mod json;
-mod kubexit;
 mod notify;
+mod os;
 mod probe;
-mod proc;
-mod quiet;
-mod read;
 mod shutdown;
-mod status;
+mod state;
 mod supervise;
-mod sys;
 mod terminate;
-mod tombstone;
-mod trust;
-mod unit;
 mod watch;
 
 pub use crate::{
     check::{Check, CheckResult},
     error::{Error, ErrorKind, Result},
-    format::MAX_MESSAGE,
     global::{
         beat, load, load_with, not_ready, ready, register, register_check, reset, set,
         set_heartbeat, set_with_message,
     },
     health::{Builder, Health},
+    probe::status::{UNITS_PER_THREAD, status, status_json, status_parallel, status_table},
     probe::{Mode, Probe, Report, Verdict},
     shutdown::{GRACE_PERIOD_ENV, KUBERNETES_ENV, Shutdown, ShutdownPlan, Unready},
-    status::{UNITS_PER_THREAD, status, status_json, status_parallel, status_table},
+    state::format::MAX_MESSAGE,
+    state::tombstone::Tombstone,
+    state::unit::{DEFAULT_RUNDIR, MAX_UNIT_LEN, RUNDIR_ENV, UNIT_ENV, Unit, validate_unit_name},
     supervise::{Outcome, Supervisor},
     terminate::{Terminated, terminate},
-    tombstone::Tombstone,
-    unit::{DEFAULT_RUNDIR, MAX_UNIT_LEN, RUNDIR_ENV, UNIT_ENV, Unit, validate_unit_name},
     watch::{Awaited, Progress, wait_for, wait_progress},
 };
 // The HTTP server exists only with the `http` feature (on by default); a

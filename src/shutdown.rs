@@ -14,8 +14,8 @@ use std::time::Duration;
 
 use crate::check::CheckResult;
 use crate::error::{Error, ErrorKind, Result};
-use crate::format;
 use crate::health::Health;
+use crate::state::format;
 
 /// Set by Kubernetes in every container: its presence means "under
 /// Kubernetes", where the default drain delay is 5 s.
@@ -596,7 +596,7 @@ impl Shutdown {
             let code = 128 + sig;
             log::warn!("shutdown: second signal {name} during shutdown: exit {code} at once");
             // At once: not even a flush of stdout into a pipe nobody reads.
-            crate::sys::exit_now(code);
+            crate::os::fs::exit_now(code);
         }
     }
 
@@ -613,7 +613,7 @@ impl Shutdown {
             if let Some(h) = self.inner.health.upgrade() {
                 let _ = h.reset();
             }
-            crate::sys::exit_now(self.inner.exit_code);
+            crate::os::fs::exit_now(self.inner.exit_code);
         }
         true
     }
@@ -698,7 +698,7 @@ impl Inner {
                     format::duration_text(budget)
                 );
                 // A deadline: no flush of stdout, which could wait forever.
-                crate::sys::exit_now(BUDGET_EXIT);
+                crate::os::fs::exit_now(BUDGET_EXIT);
             });
         if let Err(e) = spawned {
             log::warn!("shutdown: cannot arm the budget ({e}); going on without it");

@@ -17,11 +17,11 @@ use std::time::{Duration, Instant};
 use nix::sys::signal::Signal;
 
 use crate::error::{Error, ErrorKind, Result};
-use crate::proc;
-use crate::read::{self, LockState, OpenUnit};
-use crate::sys;
-use crate::trust;
-use crate::unit::Unit;
+use crate::os::fs as sys;
+use crate::os::proc;
+use crate::state::read::{self, LockState, OpenUnit};
+use crate::state::trust;
+use crate::state::unit::Unit;
 use crate::watch::{self, Watcher};
 
 /// What [`terminate`] did.

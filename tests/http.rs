@@ -357,7 +357,7 @@ fn a_thousand_concurrent_connections_are_answered_with_bounded_threads() {
     );
     assert_eq!(ok, n);
     // The reading thread and the main thread, plus at most 8 workers
-    // (MAX_WORKERS in src/http.rs): not one thread per connection.
+    // (MAX_WORKERS in src/http/transport.rs): not one thread per connection.
     assert!(max_threads <= idle_threads + 8, "{max_threads} threads");
     assert!(max_threads > idle_threads, "negative control: handlers ran");
 }

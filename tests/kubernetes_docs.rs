@@ -11,7 +11,7 @@
 mod common;
 
 /// The binary's command-line parser, compiled into this test.
-#[path = "../src/cli.rs"]
+#[path = "../src/bin/liveness/cli.rs"]
 #[allow(dead_code, unreachable_pub)]
 mod cli;
 

@@ -573,7 +573,7 @@ fn a_failed_message_write_still_writes_the_error() {
 /// own value writes it (each row: the owner's value, the helper's command,
 /// the probe that shows which one is on disk) — whether the owner called
 /// once before (proven by stat) or in a hot loop (proven by the inotify
-/// gate, see `src/quiet.rs`).
+/// gate, see `src/state/quiet.rs`).
 #[test]
 fn the_write_cache_never_hides_a_helpers_write() {
     type Call = fn(&Health) -> liveness::Result<()>;

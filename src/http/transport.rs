@@ -40,7 +40,7 @@ use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use super::{Request, Response, Shared};
-use crate::sys;
+use crate::os::fs as sys;
 
 /// Threads that judge requests, started on demand and kept.
 pub(super) const MAX_WORKERS: usize = 8;
@@ -676,7 +676,7 @@ impl Pool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::unit::Unit;
+    use crate::state::unit::Unit;
 
     fn io(cap: usize) -> (Io, UnixStream, TcpListener, tempfile::TempDir) {
         let dir = tempfile::tempdir().unwrap();

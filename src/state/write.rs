@@ -19,8 +19,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use nix::sys::stat::FileStat;
 
-use crate::format::TMP_PREFIX;
-use crate::sys;
+use crate::os::fs as sys;
+use crate::state::format::TMP_PREFIX;
 
 static SEQUENCE: AtomicU64 = AtomicU64::new(0);
 
@@ -164,7 +164,7 @@ pub(crate) fn remove_stale_temps_in(
     let mut removed = 0;
     for name in names {
         let Some(name) = name.to_str() else { continue };
-        let Some(pid) = crate::format::tmp_writer_pid(name) else {
+        let Some(pid) = crate::state::format::tmp_writer_pid(name) else {
             continue;
         };
         if pid != std::process::id() && sys::pid_exists(pid) {

@@ -13,7 +13,7 @@ mod exit_code;
 // cannot see the library's private items): the binary's calls go through
 // them too. Most of them the binary does not use.
 #[allow(dead_code)]
-#[path = "sys.rs"]
+#[path = "../../os/fs.rs"]
 mod sys;
 
 use std::ffi::OsString;

@@ -22,13 +22,13 @@ use std::io;
 use std::os::fd::{AsFd, BorrowedFd};
 use std::time::{Duration, Instant};
 
-use crate::atomic;
 use crate::error::{Error, ErrorKind, Result};
-use crate::format;
-use crate::read::{self, Liveness, LockKnown, Owner};
-use crate::sys;
-use crate::trust;
-use crate::unit::Unit;
+use crate::os::fs as sys;
+use crate::state::format;
+use crate::state::read::{self, Liveness, LockKnown, Owner};
+use crate::state::trust;
+use crate::state::unit::Unit;
+use crate::state::write as atomic;
 
 /// The process a claim is made for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -308,7 +308,7 @@ fn default_name() -> Result<String> {
         (Some(v), _) => (UNIT_ENV, v),
         (None, Some(v)) => (KUBEXIT_NAME_ENV, v),
         (None, None) => {
-            return crate::sys::hostname()
+            return crate::os::fs::hostname()
                 .map_err(|e| Error::io(Path::new("/proc/sys/kernel/hostname"), e));
         }
     };

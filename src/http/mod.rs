@@ -48,10 +48,10 @@ use std::time::Duration;
 
 use crate::error::{Error, ErrorKind, Result};
 use crate::health::Health;
+use crate::os::fs as sys;
+use crate::probe::status;
 use crate::probe::{Mode, Probe, Report};
-use crate::status;
-use crate::sys;
-use crate::unit::Unit;
+use crate::state::unit::Unit;
 
 /// The default listen address: loopback only. Kubernetes `httpGet` probes
 /// come from the node, so they need `0.0.0.0`.

@@ -1,15 +1,18 @@
 //! Judging a unit: the verdict behind `liveness probe`, `health.sh`,
 //! `liveness status` and the HTTP endpoints.
 
+pub(crate) mod json;
+pub(crate) mod status;
+
 use std::fmt;
 use std::os::fd::{AsFd, BorrowedFd};
 use std::time::Duration;
 
-use crate::format::{self, Corruption};
-use crate::read::{self, Bad, Liveness, LockKnown, OpenUnit};
-use crate::sys;
-use crate::tombstone;
-use crate::unit::Unit;
+use crate::os::fs as sys;
+use crate::state::format::{self, Corruption};
+use crate::state::read::{self, Bad, Liveness, LockKnown, OpenUnit};
+use crate::state::tombstone;
+use crate::state::unit::Unit;
 
 /// Which question a probe answers, as Kubernetes asks them.
 ///
@@ -240,7 +243,7 @@ impl Report {
     /// # Ok::<(), liveness::Error>(())
     /// ```
     pub fn to_json(&self) -> String {
-        let mut o = crate::json::Object::new();
+        let mut o = crate::probe::json::Object::new();
         o.str("unit", &self.unit)
             .str("mode", self.mode.as_str())
             .str("verdict", self.verdict.as_str())

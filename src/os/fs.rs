@@ -666,7 +666,7 @@ pub(crate) fn raise_open_files(want: u64) -> io::Result<u64> {
 
 // ---- Start-up and last words of the `liveness` binary ----
 //
-// The binary compiles this module too (`#[path]` in src/main.rs): it cannot
+// The binary compiles this module too (`#[path]` in src/bin/liveness/main.rs): it cannot
 // see the library's private items, and its system calls go through here as
 // well. What follows is for a process that must end on time whatever its
 // readers do: no call below waits for a reader, allocates, or takes a lock,
@@ -676,7 +676,7 @@ pub(crate) fn raise_open_files(want: u64) -> io::Result<u64> {
 /// descriptors 0, 1 and 2 open (on `/dev/null` when they were closed), so
 /// that no file opened later becomes "stdout" and receives a message. One
 /// `poll` when all three are open.
-#[allow(dead_code)] // the binary's (src/main.rs)
+#[allow(dead_code)] // the binary's (src/bin/liveness/main.rs)
 pub(crate) fn open_standard_fds() {
     use nix::libc;
     let mut fds = [0, 1, 2].map(|fd| libc::pollfd {
@@ -706,7 +706,7 @@ pub(crate) fn open_standard_fds() {
 /// Writes to a pipe whose reader has gone fail with `EPIPE` instead of
 /// killing the process with `SIGPIPE`, as in any Rust program: the exit
 /// code must say what happened, whatever the reader did.
-#[allow(dead_code)] // the binary's (src/main.rs)
+#[allow(dead_code)] // the binary's (src/bin/liveness/main.rs)
 pub(crate) fn ignore_sigpipe() {
     use nix::sys::signal::{SigHandler, signal};
     // SAFETY: SIG_IGN installs no code of ours to run in signal context.
@@ -720,7 +720,7 @@ pub(crate) fn ignore_sigpipe() {
 ///
 /// `argv` must hold `argc` pointers to NUL-terminated strings that live for
 /// the whole process, as `main`'s arguments do.
-#[allow(dead_code)] // the binary's (src/main.rs)
+#[allow(dead_code)] // the binary's (src/bin/liveness/main.rs)
 pub(crate) unsafe fn args_from_main(
     argc: nix::libc::c_int,
     argv: *const *const nix::libc::c_char,
@@ -762,7 +762,7 @@ pub(crate) fn exit_now(code: i32) -> ! {
 ///      deadline's `SIGKILL` still ends a command that has one.
 /// - Anything else (a regular file, `/dev/null`...) has no reader to wait
 ///   for: a plain `write`, at the shared offset.
-#[allow(dead_code)] // the binary's (src/main.rs)
+#[allow(dead_code)] // the binary's (src/bin/liveness/main.rs)
 pub(crate) fn write_now(fd: BorrowedFd<'_>, bytes: &[u8]) -> io::Result<usize> {
     use std::os::fd::AsRawFd;
     let kind = SFlag::from_bits_truncate(fstat(fd)?.st_mode) & SFlag::S_IFMT;
@@ -874,7 +874,7 @@ fn reopen_nonblocking(fd: BorrowedFd<'_>) -> io::Result<OwnedFd> {
 
 /// Runs `handler` when `SIGALRM` arrives, every other signal blocked while
 /// it runs. The handler must be async-signal-safe.
-#[allow(dead_code)] // the binary's (src/main.rs)
+#[allow(dead_code)] // the binary's (src/bin/liveness/main.rs)
 pub(crate) fn on_alarm(handler: extern "C" fn(nix::libc::c_int)) -> io::Result<()> {
     use nix::sys::signal::{SaFlags, SigAction, SigHandler, sigaction};
     let action = SigAction::new(
@@ -892,7 +892,7 @@ pub(crate) fn on_alarm(handler: extern "C" fn(nix::libc::c_int)) -> io::Result<(
 /// Delivers `SIGALRM` once, `after` from now (`setitimer(ITIMER_REAL)`, one
 /// system call). The timer survives `execve`: a process that arms it must
 /// not start programs.
-#[allow(dead_code)] // the binary's (src/main.rs)
+#[allow(dead_code)] // the binary's (src/bin/liveness/main.rs)
 pub(crate) fn alarm_after(after: Duration) -> io::Result<()> {
     use nix::libc;
     // At least 1 µs: a zero timer is a disarmed one.
@@ -918,7 +918,7 @@ pub(crate) fn alarm_after(after: Duration) -> io::Result<()> {
 /// Sends `SIGKILL` to the process `after` from now (a POSIX timer, which
 /// lives until the process ends). A fatal signal is what wakes a process
 /// blocked in a killable wait, where no handler of ours can run.
-#[allow(dead_code)] // the binary's (src/main.rs)
+#[allow(dead_code)] // the binary's (src/bin/liveness/main.rs)
 pub(crate) fn kill_after(after: Duration) -> io::Result<()> {
     use nix::sys::signal::{SigEvent, SigevNotify};
     use nix::sys::time::TimeSpec;

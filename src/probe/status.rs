@@ -5,10 +5,10 @@ use std::os::fd::AsFd;
 use std::path::Path;
 
 use crate::error::{Error, Result};
-use crate::format;
+use crate::os::fs as sys;
 use crate::probe::{Mode, Probe, Report};
-use crate::sys;
-use crate::unit::{Unit, validate_unit_name};
+use crate::state::format;
+use crate::state::unit::{Unit, validate_unit_name};
 
 /// Files whose presence makes a directory a unit: `/run` holds plenty of
 /// directories that are not ours.
@@ -119,7 +119,7 @@ fn judge(rundir: &Path, threads: usize) -> Result<Vec<Report>> {
 
 /// Names of the units under `rundir`, sorted.
 pub(crate) fn unit_names(rundir: &Path) -> Result<Vec<String>> {
-    let dir = match crate::trust::open_configured_dir(rundir) {
+    let dir = match crate::state::trust::open_configured_dir(rundir) {
         Ok(d) => d,
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
         Err(e) => return Err(Error::io(rundir, e)),
@@ -240,7 +240,7 @@ pub fn status_table(reports: &[Report]) -> String {
 /// assert_eq!(liveness::status_json(&[]), "[]");
 /// ```
 pub fn status_json(reports: &[Report]) -> String {
-    crate::json::array(reports.iter().map(Report::to_json))
+    crate::probe::json::array(reports.iter().map(Report::to_json))
 }
 
 #[cfg(test)]

@@ -20,9 +20,9 @@ use std::os::fd::{AsFd, OwnedFd};
 use std::path::Path;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use crate::sys;
-use crate::tombstone::{self, Tombstone};
-use crate::unit::Unit;
+use crate::os::fs as sys;
+use crate::state::tombstone::{self, Tombstone};
+use crate::state::unit::Unit;
 
 /// What reading `<graveyard>/<name>` found.
 #[derive(Debug)]
@@ -68,7 +68,7 @@ pub(crate) fn read(unit: &Unit) -> Result<Found, String> {
     if !sys::is_regular(&st) {
         return Err(format!("{shown}: not a regular file"));
     }
-    crate::trust::actor_file(&path, &st, &[])?;
+    crate::state::trust::actor_file(&path, &st, &[])?;
     let mut buf = Vec::new();
     match sys::read_limited(&mut file, &mut buf, tombstone::LIMIT) {
         Ok(true) => {}

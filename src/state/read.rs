@@ -6,10 +6,10 @@
 use std::io;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 
-use crate::format::{self, Corruption};
-use crate::proc;
-use crate::sys;
-use crate::unit::Unit;
+use crate::os::fs as sys;
+use crate::os::proc;
+use crate::state::format::{self, Corruption};
+use crate::state::unit::Unit;
 
 /// A state file that cannot be trusted: which file, and why.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -27,9 +27,9 @@ use std::path::Path;
 use nix::sys::stat::FileStat;
 
 use crate::error::{Error, ErrorKind, Result};
-use crate::format;
-use crate::sys;
-use crate::unit::Unit;
+use crate::os::fs as sys;
+use crate::state::format;
+use crate::state::unit::Unit;
 
 /// The files an actor may read: each must be trusted when present.
 const ACTOR_FILES: [&str; 9] = [

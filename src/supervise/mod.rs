@@ -23,17 +23,17 @@ use std::time::{Duration, Instant, SystemTime};
 
 use nix::sys::signal::Signal;
 
-use crate::atomic;
-use crate::claim::{Claim, Target};
 use crate::error::{Error, ErrorKind, Result};
-use crate::format;
 use crate::health;
-use crate::kubexit;
-use crate::proc;
-use crate::read;
-use crate::sys::{self, Ended, SupervisorSignals};
-use crate::tombstone::Tombstone;
-use crate::unit::{RUNDIR_ENV, UNIT_ENV, Unit};
+use crate::os::fs::{self as sys, Ended, SupervisorSignals};
+use crate::os::proc;
+use crate::state::claim::{Claim, Target};
+use crate::state::format;
+use crate::state::kubexit;
+use crate::state::read;
+use crate::state::tombstone::Tombstone;
+use crate::state::unit::{RUNDIR_ENV, UNIT_ENV, Unit};
+use crate::state::write as atomic;
 use crate::watch::{self, Awaited, Watcher};
 
 /// Default `--grace`: what Kubernetes gives a pod after SIGTERM.
