@@ -21,6 +21,7 @@ use crate::state::read;
 use crate::state::trust;
 use crate::state::unit::Unit;
 use crate::state::write as atomic;
+use crate::vocab::text;
 
 /// Builds a [`Health`] handle: which unit, which checks, which heartbeat.
 ///
@@ -856,7 +857,7 @@ impl Health {
             Err(e) => {
                 l.error = Known::Unknown;
                 let why = match e.os_error() {
-                    Some(os) => sys::error_text(os),
+                    Some(os) => text::error_text(os),
                     None => e.to_string(),
                 };
                 failed.then(format!(

@@ -200,6 +200,7 @@ mod shutdown;
 mod state;
 mod supervise;
 mod terminate;
+mod vocab;
 mod watch;
 
 pub use crate::{
@@ -224,3 +225,8 @@ pub use crate::{
 // `use` tree cannot carry a `cfg` on one of its items.
 #[cfg(feature = "http")]
 pub use crate::http::{DEFAULT_LISTEN, HTTP_PORT_ENV, MAX_CONNECTIONS, Server, ServerBuilder};
+// Not API: the words the `liveness` binary shares with the library (one
+// number parser, one duration parser and formatter, one signal name), which
+// it can only reach as public items. Hidden from the documentation.
+#[doc(hidden)]
+pub use crate::vocab::text;

@@ -15,7 +15,7 @@ use std::time::Duration;
 use crate::check::CheckResult;
 use crate::error::{Error, ErrorKind, Result};
 use crate::health::Health;
-use crate::state::format;
+use crate::vocab::text;
 
 /// Set by Kubernetes in every container: its presence means "under
 /// Kubernetes", where the default drain delay is 5 s.
@@ -27,7 +27,6 @@ pub const GRACE_PERIOD_ENV: &str = "LIVENESS_GRACE_PERIOD";
 const DEFAULT_DRAIN_K8S: Duration = Duration::from_secs(5);
 const DEFAULT_HOOK_TIMEOUT: Duration = Duration::from_secs(5);
 const DEFAULT_BUDGET: Duration = Duration::from_secs(30);
-const MAX_GRACE_S: u64 = 365 * 24 * 3600;
 /// Exit code when the budget runs out before the plan finished.
 const BUDGET_EXIT: i32 = 1;
 
@@ -138,13 +137,11 @@ fn budget_from_env() -> std::result::Result<Duration, String> {
         return Ok(DEFAULT_BUDGET);
     };
     let v = v.to_string_lossy().into_owned();
-    let canonical = !v.is_empty()
-        && v.bytes().all(|b| b.is_ascii_digit())
-        && (v.len() == 1 || !v.starts_with('0'));
-    match v.parse::<u64>() {
-        Ok(s) if canonical && (1..=MAX_GRACE_S).contains(&s) => Ok(Duration::from_secs(s)),
-        _ => Err(format!(
-            "${GRACE_PERIOD_ENV}={v:?}: must be whole seconds from 1 to {MAX_GRACE_S}"
+    let max = text::YEAR.as_secs();
+    match text::number(&v, 1, max) {
+        Some(s) => Ok(Duration::from_secs(s)),
+        None => Err(format!(
+            "${GRACE_PERIOD_ENV}={v:?}: must be whole seconds from 1 to {max}"
         )),
     }
 }
@@ -470,13 +467,13 @@ impl ShutdownPlan {
         Some(format!(
             "drain {} + {n} hook timeout{} {} = {} does not fit the grace period {} less a {} margin ({}); \
              raise terminationGracePeriodSeconds and {GRACE_PERIOD_ENV}, or shorten the plan",
-            format::duration_text(self.drain),
+            text::duration_text(self.drain),
             if n == 1 { "" } else { "s" },
-            format::duration_text(hooks),
-            format::duration_text(total),
-            format::duration_text(budget),
-            format::duration_text(margin),
-            format::duration_text(room),
+            text::duration_text(hooks),
+            text::duration_text(total),
+            text::duration_text(budget),
+            text::duration_text(margin),
+            text::duration_text(room),
         ))
     }
 }
@@ -591,7 +588,7 @@ impl Shutdown {
     }
 
     fn on_signal(&self, sig: i32) {
-        let name = signal_name(sig);
+        let name = text::signal_name(sig);
         if !self.start_because(format!("signal {name}")) {
             let code = 128 + sig;
             log::warn!("shutdown: second signal {name} during shutdown: exit {code} at once");
@@ -619,19 +616,12 @@ impl Shutdown {
     }
 }
 
-fn signal_name(sig: i32) -> String {
-    match nix::sys::signal::Signal::try_from(sig) {
-        Ok(s) => s.as_str().to_owned(),
-        Err(_) => sig.to_string(),
-    }
-}
-
 impl Inner {
     fn run(&self, why: &str) -> ! {
         log::info!(
             "shutdown: {why}: stopping (drain {}, budget {})",
-            format::duration_text(self.drain),
-            format::duration_text(self.budget)
+            text::duration_text(self.drain),
+            text::duration_text(self.budget)
         );
         let current = Arc::new(Mutex::new(String::from("the drain delay")));
         self.arm_budget(Arc::clone(&current));
@@ -643,10 +633,7 @@ impl Inner {
             self.not_ready(health.as_deref());
         }
         if !self.drain.is_zero() {
-            log::info!(
-                "shutdown: draining for {}",
-                format::duration_text(self.drain)
-            );
+            log::info!("shutdown: draining for {}", text::duration_text(self.drain));
             std::thread::sleep(self.drain);
         }
         if self.unready == Unready::AfterDrain {
@@ -695,7 +682,7 @@ impl Inner {
                 }
                 log::error!(
                     "shutdown: budget of {} spent during {step}: exit {BUDGET_EXIT}",
-                    format::duration_text(budget)
+                    text::duration_text(budget)
                 );
                 // A deadline: no flush of stdout, which could wait forever.
                 crate::os::fs::exit_now(BUDGET_EXIT);
@@ -711,7 +698,7 @@ fn run_hook(hook: Hook, timeout: Duration) {
     let Hook { name, run, .. } = hook;
     log::info!(
         "shutdown: hook {name}: start (timeout {})",
-        format::duration_text(timeout)
+        text::duration_text(timeout)
     );
     let (tx, rx) = mpsc::sync_channel(1);
     let spawned = std::thread::Builder::new()
@@ -739,7 +726,7 @@ fn run_hook(hook: Hook, timeout: Duration) {
         }
         Err(mpsc::RecvTimeoutError::Timeout) => log::warn!(
             "shutdown: hook {name}: still running after its {} timeout; abandoned",
-            format::duration_text(timeout)
+            text::duration_text(timeout)
         ),
         Err(mpsc::RecvTimeoutError::Disconnected) => {
             log::warn!("shutdown: hook {name}: ended without a result");

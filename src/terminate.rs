@@ -22,6 +22,7 @@ use crate::os::proc;
 use crate::state::read::{self, LockState, OpenUnit};
 use crate::state::trust;
 use crate::state::unit::Unit;
+use crate::vocab::text;
 use crate::watch::{self, Watcher};
 
 /// What [`terminate`] did.
@@ -113,11 +114,11 @@ pub fn terminate(unit: &Unit, signal: i32, wait: Option<Duration>) -> Result<Ter
     let elsewhere = match (owner.pidns, proc::own_pidns()) {
         _ if !proc::proc_is_ours() => Some(format!(
             "cannot verify pid {pid}: {}, not signalled",
-            sys::error_text(&proc::foreign_proc())
+            text::error_text(&proc::foreign_proc())
         )),
         (_, Err(e)) => Some(format!(
             "cannot verify pid {pid}: our own PID namespace is unknown ({}), not signalled",
-            sys::error_text(&e)
+            text::error_text(&e)
         )),
         (Some(theirs), Ok(ours)) if theirs != ours => Some(format!(
             "pid {pid} is in another PID namespace: cannot signal it from here"

@@ -52,6 +52,7 @@ use crate::os::fs as sys;
 use crate::probe::status;
 use crate::probe::{Mode, Probe, Report};
 use crate::state::unit::Unit;
+use crate::vocab::text;
 
 /// The default listen address: loopback only. Kubernetes `httpGet` probes
 /// come from the node, so they need `0.0.0.0`.
@@ -164,7 +165,7 @@ impl ServerBuilder {
         };
         let addrs: Vec<SocketAddr> = listen
             .to_socket_addrs()
-            .map_err(|e| invalid(format!("listen address {listen:?}"), &sys::error_text(&e)))?
+            .map_err(|e| invalid(format!("listen address {listen:?}"), &text::error_text(&e)))?
             .collect();
         let mut units = self.units;
         if units.is_empty() {
@@ -174,7 +175,7 @@ impl ServerBuilder {
             Error::new(
                 ErrorKind::Io,
                 format!("listen address {listen}"),
-                sys::error_text(&e),
+                text::error_text(&e),
             )
         };
         let listener = TcpListener::bind(&addrs[..]).map_err(bind_err)?;
@@ -182,7 +183,7 @@ impl ServerBuilder {
         let addr = listener.local_addr().map_err(bind_err)?;
         let want = (MAX_CONNECTIONS + transport::FD_HEADROOM) as u64;
         let soft = sys::raise_open_files(want)
-            .map_err(|e| Error::new(ErrorKind::Io, "open-file limit", sys::error_text(&e)))?;
+            .map_err(|e| Error::new(ErrorKind::Io, "open-file limit", text::error_text(&e)))?;
         let cap = transport::connection_cap(soft);
         if cap < MAX_CONNECTIONS {
             log::warn!(
@@ -213,9 +214,9 @@ fn default_listen() -> Result<String> {
         return Ok(DEFAULT_LISTEN.to_owned());
     };
     let port = port.to_string_lossy();
-    match port.parse::<u16>() {
-        Ok(p) if p != 0 && !port.starts_with('0') => Ok(format!("127.0.0.1:{p}")),
-        _ => Err(Error::new(
+    match text::number(&port, 1, u16::MAX.into()) {
+        Some(p) => Ok(format!("127.0.0.1:{p}")),
+        None => Err(Error::new(
             ErrorKind::InvalidInput,
             format!("${HTTP_PORT_ENV}={port:?}"),
             "must be a port number from 1 to 65535",

@@ -260,16 +260,6 @@ pub(crate) fn pid_exists(pid: u32) -> bool {
     }
 }
 
-/// The text of an OS error without Rust's ` (os error N)` suffix, for
-/// one-line messages.
-pub(crate) fn error_text(e: &io::Error) -> String {
-    let s = e.to_string();
-    match s.find(" (os error ") {
-        Some(i) => s[..i].to_owned(),
-        None => s,
-    }
-}
-
 // ---- Processes and signals (the supervisor, `terminate`, `wait`) ----
 
 use nix::sys::signal::{SigSet, Signal};
@@ -572,21 +562,6 @@ pub(crate) fn poll_ready(fds: &[(BorrowedFd<'_>, bool)], timeout_ms: i32) -> io:
 /// `pipe2(O_CLOEXEC)`: (read end, write end).
 pub(crate) fn pipe() -> io::Result<(OwnedFd, OwnedFd)> {
     nix::unistd::pipe2(OFlag::O_CLOEXEC).map_err(io_err)
-}
-
-/// The signal's name (`SIGTERM`), `SIGRTMIN+N` for a real-time signal.
-pub(crate) fn signal_name(n: i32) -> String {
-    match Signal::try_from(n) {
-        Ok(s) => s.as_str().to_owned(),
-        Err(_) => {
-            let min = nix::libc::SIGRTMIN();
-            if n >= min {
-                format!("SIGRTMIN+{}", n - min)
-            } else {
-                format!("SIG{n}")
-            }
-        }
-    }
 }
 
 /// Runs in a child of `liveness run` between `fork` and `exec` (a

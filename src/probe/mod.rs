@@ -13,6 +13,7 @@ use crate::state::format::{self, Corruption};
 use crate::state::read::{self, Bad, Liveness, LockKnown, OpenUnit};
 use crate::state::tombstone;
 use crate::state::unit::Unit;
+use crate::vocab::text;
 
 /// Which question a probe answers, as Kubernetes asks them.
 ///
@@ -416,10 +417,7 @@ impl Probe {
             return match self.max_age {
                 Some(max) => Err((
                     Verdict::Stale,
-                    format!(
-                        "no heartbeat (--max-age {})",
-                        seconds(max.as_millis() as u64)
-                    ),
+                    format!("no heartbeat (--max-age {})", text::age_text(max)),
                 )),
                 None => Ok(()),
             };
@@ -427,7 +425,7 @@ impl Probe {
         // Truncated to the 10 ms of /proc/uptime, the clock health.sh reads,
         // so that both probes judge the same age the same way.
         let now = sys::boottime_ms().map(|ms| ms / 10 * 10).map_err(|e| {
-            let why = Corruption::Unreadable(format!("clock: {}", sys::error_text(&e)));
+            let why = Corruption::Unreadable(format!("clock: {}", text::error_text(&e)));
             corrupt(Bad::new(format::HEARTBEAT, why))
         })?;
         if hb.stamp_ms > now + FUTURE_SLACK_MS {
@@ -448,8 +446,8 @@ impl Probe {
                 Verdict::Stale,
                 format!(
                     "last beat {} s ago, {whose} {} s",
-                    seconds(age),
-                    seconds(limit)
+                    text::age_text(Duration::from_millis(age)),
+                    text::age_text(Duration::from_millis(limit))
                 ),
             ));
         }
@@ -462,16 +460,6 @@ type Fail = (Verdict, String);
 
 fn corrupt(bad: Bad) -> Fail {
     (Verdict::Corrupt, format!("{}: {}", bad.file, bad.why))
-}
-
-/// Milliseconds as seconds with one decimal, truncated, as `health.sh`
-/// prints them with integer arithmetic: `31200` → `31.2`.
-fn seconds(ms: u64) -> String {
-    if ms.is_multiple_of(1000) {
-        format!("{}", ms / 1000)
-    } else {
-        format!("{}.{}", ms / 1000, ms % 1000 / 100)
-    }
 }
 
 #[cfg(test)]
@@ -496,13 +484,5 @@ mod tests {
         for (v, code) in table {
             assert_eq!(v.exit_code(), code, "{v:?}");
         }
-    }
-
-    /// Ages print like health.sh prints them (truncated tenths).
-    #[test]
-    fn seconds_format() {
-        assert_eq!(seconds(31_299), "31.2");
-        assert_eq!(seconds(30_000), "30");
-        assert_eq!(seconds(50), "0.0");
     }
 }

@@ -9,6 +9,7 @@ use crate::os::fs as sys;
 use crate::probe::{Mode, Probe, Report};
 use crate::state::format;
 use crate::state::unit::{Unit, validate_unit_name};
+use crate::vocab::text;
 
 /// Files whose presence makes a directory a unit: `/run` holds plenty of
 /// directories that are not ours.
@@ -187,7 +188,7 @@ pub fn status_table(reports: &[Report]) -> String {
                 r.ready
                     .map_or_else(dash, |b| if b { "yes" } else { "no" }.to_owned()),
                 r.heartbeat_age
-                    .map_or_else(dash, |a| format!("{:.1}s", a.as_secs_f64())),
+                    .map_or_else(dash, |a| format!("{}s", text::age_text(a))),
                 if r.verdict.is_ok() {
                     r.message.clone().unwrap_or_default()
                 } else {

@@ -7,6 +7,8 @@
 
 use std::fmt;
 
+use crate::vocab::text::{self, NotDecimal};
+
 /// `pid`: the owner's pid, decimal (compatible with the original module).
 pub(crate) const PID: &str = "pid";
 /// `error`: the current error code, decimal, 0 = healthy (compatible).
@@ -34,7 +36,7 @@ pub(crate) const TMP_PREFIX: &str = ".tmp.";
 /// and a C `int` agree on.
 pub(crate) const MAX_INT: u64 = i32::MAX as u64;
 /// Largest heartbeat deadline: one year, in seconds.
-pub(crate) const MAX_DEADLINE_S: u64 = 365 * 24 * 3600;
+pub(crate) const MAX_DEADLINE_S: u64 = text::YEAR.as_secs();
 /// Largest beat stamp: 15 decimal digits of milliseconds (31,000 years of
 /// uptime), so `health.sh` can do the arithmetic in 64 bits.
 pub(crate) const MAX_STAMP_MS: u64 = 999_999_999_999_999;
@@ -122,25 +124,14 @@ pub(crate) fn one_line(bytes: &[u8]) -> Result<&[u8], Corruption> {
     Ok(body)
 }
 
-/// A decimal number `0..=max` in canonical form: digits only, no leading
-/// zero.
+/// A decimal number `0..=max` in canonical form ([`text::decimal`]: digits
+/// only, no leading zero), its refusal in the words of a corrupt file.
 pub(crate) fn decimal(body: &[u8], max: u64) -> Result<u64, Corruption> {
-    if body.is_empty() {
-        return Err(Corruption::Empty);
-    }
-    if !body.iter().all(u8::is_ascii_digit) || (body.len() > 1 && body[0] == b'0') {
-        return Err(Corruption::NotDecimal);
-    }
-    if body.len() > 19 {
-        return Err(Corruption::OutOfRange);
-    }
-    let value = body
-        .iter()
-        .fold(0u64, |acc, d| acc * 10 + u64::from(d - b'0'));
-    if value > max {
-        return Err(Corruption::OutOfRange);
-    }
-    Ok(value)
+    text::decimal(body, max).map_err(|e| match e {
+        NotDecimal::Empty => Corruption::Empty,
+        NotDecimal::NotDigits => Corruption::NotDecimal,
+        NotDecimal::OutOfRange => Corruption::OutOfRange,
+    })
 }
 
 /// Parses a `pid` file: `1..=2147483647`.
@@ -200,17 +191,6 @@ pub(crate) fn parse_message(bytes: &[u8]) -> String {
         .chars()
         .map(|c| if c.is_control() { '?' } else { c })
         .collect()
-}
-
-/// A duration for a log or error line: `30 s`, `1.5 s`, `0.25 s`. (Probe
-/// lines use the probe's own one-decimal form, which `health.sh` computes
-/// too.)
-pub(crate) fn duration_text(d: std::time::Duration) -> String {
-    if d.subsec_nanos() == 0 {
-        format!("{} s", d.as_secs())
-    } else {
-        format!("{} s", d.as_secs_f64())
-    }
 }
 
 /// `<n>\n`.

@@ -23,6 +23,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use crate::os::fs as sys;
 use crate::state::tombstone::{self, Tombstone};
 use crate::state::unit::Unit;
+use crate::vocab::text;
 
 /// What reading `<graveyard>/<name>` found.
 #[derive(Debug)]
@@ -54,14 +55,14 @@ pub(crate) fn read(unit: &Unit) -> Result<Found, String> {
     let dir = match sys::open_dir(graveyard) {
         Ok(d) => d,
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Found::Nothing),
-        Err(e) => return Err(format!("{}: {}", graveyard.display(), sys::error_text(&e))),
+        Err(e) => return Err(format!("{}: {}", graveyard.display(), text::error_text(&e))),
     };
     let mut file = match sys::open_read_at(dir.as_fd(), unit.name()) {
         Ok(f) => f,
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Found::Nothing),
-        Err(e) => return Err(format!("{shown}: {}", sys::error_text(&e))),
+        Err(e) => return Err(format!("{shown}: {}", text::error_text(&e))),
     };
-    let st = sys::fstat(&file).map_err(|e| format!("{shown}: {}", sys::error_text(&e)))?;
+    let st = sys::fstat(&file).map_err(|e| format!("{shown}: {}", text::error_text(&e)))?;
     if sys::is_dir(&st) {
         return Ok(Found::Nothing);
     }
@@ -73,7 +74,7 @@ pub(crate) fn read(unit: &Unit) -> Result<Found, String> {
     match sys::read_limited(&mut file, &mut buf, tombstone::LIMIT) {
         Ok(true) => {}
         Ok(false) => return Err(format!("{shown}: larger than {} bytes", tombstone::LIMIT)),
-        Err(e) => return Err(format!("{shown}: {}", sys::error_text(&e))),
+        Err(e) => return Err(format!("{shown}: {}", text::error_text(&e))),
     }
     match parse(&buf) {
         Ok(Some(t)) => Ok(Found::Tombstone(t)),

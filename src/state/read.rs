@@ -10,6 +10,7 @@ use crate::os::fs as sys;
 use crate::os::proc;
 use crate::state::format::{self, Corruption};
 use crate::state::unit::Unit;
+use crate::vocab::text;
 
 /// A state file that cannot be trusted: which file, and why.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -39,7 +40,7 @@ fn corruption_of(e: &io::Error) -> Corruption {
         Some(nix::libc::ELOOP) => Corruption::Symlink,
         Some(nix::libc::ENOTDIR) => Corruption::NotDirectory,
         Some(nix::libc::ENXIO | nix::libc::ENODEV) => Corruption::NotRegular,
-        _ => Corruption::Unreadable(sys::error_text(e)),
+        _ => Corruption::Unreadable(text::error_text(e)),
     }
 }
 
@@ -261,7 +262,7 @@ pub(crate) fn liveness(
                 }
                 _ => ProcProof::Alive,
             },
-            Err(e) => ProcProof::Nothing(format!("(/proc/{pid}/stat: {})", sys::error_text(&e))),
+            Err(e) => ProcProof::Nothing(format!("(/proc/{pid}/stat: {})", text::error_text(&e))),
         },
     };
     let state = match lock {
@@ -287,12 +288,12 @@ pub(crate) fn liveness(
 /// why not, as the middle of "cannot verify pid N ... and no lock is held".
 fn proc_view(owner: &Owner) -> Result<(), String> {
     if !proc::proc_is_ours() {
-        return Err(format!("({})", sys::error_text(&proc::foreign_proc())));
+        return Err(format!("({})", text::error_text(&proc::foreign_proc())));
     }
     match (owner.pidns, proc::own_pidns()) {
         (_, Err(e)) => Err(format!(
             "(our own PID namespace is unknown: {})",
-            sys::error_text(&e)
+            text::error_text(&e)
         )),
         (None, Ok(_)) => Ok(()),
         (Some(theirs), Ok(ours)) if theirs == ours => Ok(()),

@@ -30,6 +30,7 @@ use crate::error::{Error, ErrorKind, Result};
 use crate::os::fs as sys;
 use crate::state::format;
 use crate::state::unit::Unit;
+use crate::vocab::text;
 
 /// The files an actor may read: each must be trusted when present.
 const ACTOR_FILES: [&str; 9] = [
@@ -114,7 +115,7 @@ pub(crate) fn actor(
                 return Err(format!(
                     "untrusted state: {}: {}",
                     unit.file(name).display(),
-                    sys::error_text(&e)
+                    text::error_text(&e)
                 ));
             }
         }

@@ -34,6 +34,7 @@ use crate::state::read;
 use crate::state::tombstone::Tombstone;
 use crate::state::unit::{RUNDIR_ENV, UNIT_ENV, Unit};
 use crate::state::write as atomic;
+use crate::vocab::text;
 use crate::watch::{self, Awaited, Watcher};
 
 /// Default `--grace`: what Kubernetes gives a pod after SIGTERM.
@@ -405,7 +406,7 @@ impl Supervisor {
         let mut s = format!("unit {}: {cmd}: ", self.unit.name());
         match (&o.exec_error, o.signal) {
             (Some(e), _) => s.push_str(&format!("could not be started: {e}")),
-            (None, Some(n)) => s.push_str(&format!("killed by {}", sys::signal_name(n))),
+            (None, Some(n)) => s.push_str(&format!("killed by {}", text::signal_name(n))),
             (None, None) => s.push_str(&format!("exited with code {}", o.child_code)),
         }
         s.push_str(&format!(
@@ -479,7 +480,7 @@ impl Run<'_> {
             && let Some(sig) = self.await_birth(sfd)?
         {
             let code = 128 + sig as u8;
-            let name = sys::signal_name(sig);
+            let name = text::signal_name(sig);
             self.bury_unborn(code, &format!("stopped by {name} before it started"));
             return Ok((
                 Outcome {
@@ -585,7 +586,7 @@ impl Run<'_> {
                     format!("unit {}", self.unit().name()),
                     format!(
                         "birth dependencies not ready after {}: {list}",
-                        format::duration_text(self.sup.birth_timeout)
+                        text::duration_text(self.sup.birth_timeout)
                     ),
                 ));
             }
@@ -601,7 +602,7 @@ impl Run<'_> {
             {
                 log::info!(
                     "{} before the child started: not starting it",
-                    sys::signal_name(*s)
+                    text::signal_name(*s)
                 );
                 return Ok(Some(*s));
             }
@@ -678,7 +679,7 @@ impl Run<'_> {
                     Some(nix::libc::ENOENT | nix::libc::ENOTDIR) => 127,
                     _ => 126,
                 };
-                let why = format!("{}: {}", program.to_string_lossy(), sys::error_text(&e));
+                let why = format!("{}: {}", program.to_string_lossy(), text::error_text(&e));
                 let _ = born; // the program never ran: no birth
                 self.bury_unborn(code, &why);
                 let last = None;
@@ -845,8 +846,8 @@ impl Run<'_> {
     /// Sends signal number `sig` to the child (or its process group).
     fn signal(&self, pid: u32, sig: i32) {
         match sys::kill_raw(pid, sig, self.sup.process_group) {
-            Ok(()) => log::debug!("sent {} to {pid}", sys::signal_name(sig)),
-            Err(e) => log::debug!("cannot send {} to {pid}: {e}", sys::signal_name(sig)),
+            Ok(()) => log::debug!("sent {} to {pid}", text::signal_name(sig)),
+            Err(e) => log::debug!("cannot send {} to {pid}: {e}", text::signal_name(sig)),
         }
     }
 

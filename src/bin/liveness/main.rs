@@ -68,7 +68,7 @@ impl fmt::Display for Failure {
             Failure::Usage(u) => write!(f, "usage: {u} (see 'liveness --help')"),
             Failure::Lib(e) => e.fmt(f),
             Failure::Run(inner) => inner.fmt(f),
-            Failure::Output(e) => write!(f, "stdout: {}", sys::error_text(e)),
+            Failure::Output(e) => write!(f, "stdout: {}", liveness::text::error_text(e)),
         }
     }
 }
@@ -150,7 +150,7 @@ fn run(args: impl IntoIterator<Item = std::ffi::OsString>) -> Result<ExitCode, F
                     format!(
                         "liveness: unit {}: terminate timed out after {}: the state could not be read in time\n",
                         unit.name(),
-                        cli::show_duration(timeout)
+                        liveness::text::duration_text(timeout)
                     ),
                 );
             }
@@ -171,7 +171,7 @@ fn run(args: impl IntoIterator<Item = std::ffi::OsString>) -> Result<ExitCode, F
                 timeout.saturating_add(deadline::BACKSTOP),
                 format!(
                     "liveness: wait: timed out after {}: the state could not be read in time\n",
-                    cli::show_duration(timeout)
+                    liveness::text::duration_text(timeout)
                 ),
             );
             let left = liveness::wait_progress(&units, what, timeout);
@@ -196,7 +196,7 @@ fn run(args: impl IntoIterator<Item = std::ffi::OsString>) -> Result<ExitCode, F
                 .join(", ");
             deadline::last_line(&format!(
                 "liveness: wait: timed out after {}: still waiting for {list}\n",
-                cli::show_duration(timeout)
+                liveness::text::duration_text(timeout)
             ));
             Ok(ExitCode::Timeout)
         }
