@@ -11,8 +11,8 @@ use std::time::Duration;
 use crate::check::{self, Check, CheckResult, FnCheck};
 use crate::error::{Error, ErrorKind, Result};
 use crate::notify::Notifier;
-use crate::os::fs as sys;
 use crate::os::proc;
+use crate::os::{self, fs};
 use crate::shutdown::{Shutdown, ShutdownPlan};
 use crate::state::claim::{self, Claim, Target};
 use crate::state::format::{self, Heartbeat};
@@ -20,7 +20,7 @@ use crate::state::quiet::Quiet;
 use crate::state::read;
 use crate::state::trust;
 use crate::state::unit::Unit;
-use crate::state::write as atomic;
+use crate::state::write;
 use crate::vocab::text;
 
 /// Builds a [`Health`] handle: which unit, which checks, which heartbeat.
@@ -326,7 +326,7 @@ enum Known {
     /// We wrote `bytes` into the pinned inode.
     Written {
         bytes: Vec<u8>,
-        pinned: atomic::Pinned,
+        pinned: write::Pinned,
     },
     /// We removed the file.
     Absent,
@@ -340,19 +340,18 @@ impl Known {
         match (self, want) {
             (Known::Written { bytes, pinned }, Some(want)) if bytes.as_slice() == want => {
                 quiet
-                    || sys::lstat_at(dir, name)
-                        .is_ok_and(|st| atomic::Stamp::of(&st) == pinned.stamp)
+                    || fs::lstat_at(dir, name).is_ok_and(|st| write::Stamp::of(&st) == pinned.stamp)
             }
             (Known::Absent, None) => {
                 quiet
-                    || matches!(sys::lstat_at(dir, name), Err(e) if e.kind() == io::ErrorKind::NotFound)
+                    || matches!(fs::lstat_at(dir, name), Err(e) if e.kind() == io::ErrorKind::NotFound)
             }
             _ => false,
         }
     }
 
     /// What a successful write of `bytes` leaves proven.
-    fn written(bytes: &[u8], pinned: Option<atomic::Pinned>) -> Known {
+    fn written(bytes: &[u8], pinned: Option<write::Pinned>) -> Known {
         match pinned {
             Some(pinned) => Known::Written {
                 bytes: bytes.to_vec(),
@@ -976,7 +975,7 @@ impl Health {
     pub fn beat(&self) -> Result<()> {
         let last = self.last_beat.load(Ordering::Relaxed);
         if last != NEVER {
-            let now = sys::coarse_monotonic_ms();
+            let now = os::coarse_monotonic_ms();
             if now.wrapping_sub(last) < self.beat_every.load(Ordering::Relaxed) {
                 return Ok(());
             }
@@ -1037,14 +1036,14 @@ impl Health {
 
     fn write_beat(&self, l: &Loaded, deadline_s: u64) -> Result<()> {
         let stamp_ms =
-            sys::boottime_ms().map_err(|e| Error::io(&self.unit.file(format::HEARTBEAT), e))?;
+            os::boottime_ms().map_err(|e| Error::io(&self.unit.file(format::HEARTBEAT), e))?;
         let bytes = format::format_heartbeat(Heartbeat {
             deadline_s,
             stamp_ms,
         });
         self.write(l.dir.as_fd(), format::HEARTBEAT, &bytes)?;
         self.last_beat
-            .store(sys::coarse_monotonic_ms(), Ordering::Relaxed);
+            .store(os::coarse_monotonic_ms(), Ordering::Relaxed);
         self.notify.watchdog();
         Ok(())
     }
@@ -1238,19 +1237,19 @@ impl Health {
     }
 
     fn write(&self, dir: BorrowedFd<'_>, name: &str, bytes: &[u8]) -> Result<()> {
-        atomic::write_at(dir, name, bytes, self.sync)
+        write::write_at(dir, name, bytes, self.sync)
             .map_err(|e| Error::io(&self.unit.file(name), e))
     }
 
     /// Writes `bytes` to `name` and returns what that proves.
     fn put(&self, dir: BorrowedFd<'_>, name: &str, bytes: &[u8]) -> Result<Known> {
-        atomic::write_pinned_at(dir, name, bytes, self.sync)
+        write::write_pinned_at(dir, name, bytes, self.sync)
             .map(|pinned| Known::written(bytes, pinned))
             .map_err(|e| Error::io(&self.unit.file(name), e))
     }
 
     fn remove(&self, dir: BorrowedFd<'_>, name: &str) -> Result<()> {
-        atomic::remove_at(dir, name)
+        write::remove_at(dir, name)
             .map(drop)
             .map_err(|e| Error::io(&self.unit.file(name), e))
     }
@@ -1284,7 +1283,7 @@ impl std::fmt::Debug for Health {
 /// Opens (creating as needed) the unit directory and claims it.
 pub(crate) fn claim_unit(unit: &Unit, target: Target) -> Result<(OwnedFd, Claim, (u64, u64))> {
     let dir = open_unit_dir(unit)?;
-    let st = sys::fstat(&dir).map_err(|e| Error::io(&unit.dir(), e))?;
+    let st = fs::fstat(&dir).map_err(|e| Error::io(&unit.dir(), e))?;
     let key = (st.st_dev as u64, st.st_ino as u64);
     let claim = claim::claim(unit, dir.as_fd(), target)?;
     Ok((dir, claim, key))
@@ -1298,16 +1297,16 @@ pub(crate) fn open_unit_dir(unit: &Unit) -> Result<OwnedFd> {
     let rundir = unit.rundir();
     trust::create_dirs(rundir).map_err(|e| Error::io(rundir, e))?;
     let parent = trust::open_configured_dir(rundir).map_err(|e| Error::io(rundir, e))?;
-    let dir = match sys::create_dir_at(parent.as_fd(), unit.name()) {
+    let dir = match fs::create_dir_at(parent.as_fd(), unit.name()) {
         Ok(Some(fd)) => Ok(fd),
-        Ok(None) => sys::open_dir_at(parent.as_fd(), unit.name()),
+        Ok(None) => fs::open_dir_at(parent.as_fd(), unit.name()),
         Err(e) => Err(e),
     };
     let dir = dir.map_err(|e| match e.raw_os_error() {
         // O_DIRECTORY|O_NOFOLLOW on a symlink fails with ENOTDIR or ELOOP.
         Some(nix::libc::ELOOP | nix::libc::ENOTDIR) => {
             let symlink =
-                sys::lstat_at(parent.as_fd(), unit.name()).is_ok_and(|st| sys::is_symlink(&st));
+                fs::lstat_at(parent.as_fd(), unit.name()).is_ok_and(|st| fs::is_symlink(&st));
             Error::new(
                 ErrorKind::Corrupt,
                 unit.dir().display().to_string(),
@@ -1346,8 +1345,8 @@ pub(crate) fn start_incarnation(
     sync: bool,
 ) -> Result<()> {
     let io = |name: &str| file_error(unit, name);
-    let names = sys::list_dir(dir).map_err(|e| Error::io(&unit.dir(), e))?;
-    match atomic::remove_stale_temps_in(dir, &names) {
+    let names = fs::list_dir(dir).map_err(|e| Error::io(&unit.dir(), e))?;
+    match write::remove_stale_temps_in(dir, &names) {
         Ok(n) if n > 0 => log::info!("unit {}: removed {n} stale temporary files", unit.name()),
         Ok(_) => {}
         Err(e) => return Err(Error::io(&unit.dir(), e)),
@@ -1366,7 +1365,7 @@ pub(crate) fn start_incarnation(
         stale.extend([format::PID, format::STARTTIME, format::PIDNS]);
     }
     for name in stale {
-        if present(name) && atomic::remove_at(dir, name).map_err(io(name))? {
+        if present(name) && write::remove_at(dir, name).map_err(io(name))? {
             log::info!(
                 "unit {}: removed stale {name} of a previous owner",
                 unit.name()
@@ -1392,22 +1391,22 @@ pub(crate) fn write_identity(
     // The owner's identity is three files, replaced in an order that never
     // shows a reader a pid paired with another process's start time (see
     // `read::owner`): the old start time goes first, the new one comes last.
-    atomic::remove_at(dir, format::STARTTIME).map_err(io(format::STARTTIME))?;
+    write::remove_at(dir, format::STARTTIME).map_err(io(format::STARTTIME))?;
     match proc::own_pidns() {
-        Ok(ns) => atomic::write_at(dir, format::PIDNS, &format::format_number(ns), sync)
+        Ok(ns) => write::write_at(dir, format::PIDNS, &format::format_number(ns), sync)
             .map_err(io(format::PIDNS))?,
         Err(_) => {
-            atomic::remove_at(dir, format::PIDNS).map_err(io(format::PIDNS))?;
+            write::remove_at(dir, format::PIDNS).map_err(io(format::PIDNS))?;
         }
     }
-    atomic::write_at(
+    write::write_at(
         dir,
         format::PID,
         &format::format_number(owner.pid.into()),
         sync,
     )
     .map_err(io(format::PID))?;
-    atomic::write_at(
+    write::write_at(
         dir,
         format::STARTTIME,
         &format::format_number(owner.starttime),

@@ -172,7 +172,7 @@
 //! # Ok::<(), liveness::Error>(())
 //! ```
 
-#![deny(unsafe_op_in_unsafe_fn)]
+#![deny(unsafe_code, unsafe_op_in_unsafe_fn)]
 #![warn(missing_docs, missing_debug_implementations)]
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
 
@@ -194,6 +194,8 @@ mod health;
 #[cfg(feature = "http")]
 mod http;
 mod notify;
+// Every system call, and the only module allowed `unsafe`.
+#[allow(unsafe_code)]
 mod os;
 mod probe;
 mod shutdown;

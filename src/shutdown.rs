@@ -15,6 +15,7 @@ use std::time::Duration;
 use crate::check::CheckResult;
 use crate::error::{Error, ErrorKind, Result};
 use crate::health::Health;
+use crate::os::process;
 use crate::vocab::text;
 
 /// Set by Kubernetes in every container: its presence means "under
@@ -593,7 +594,7 @@ impl Shutdown {
             let code = 128 + sig;
             log::warn!("shutdown: second signal {name} during shutdown: exit {code} at once");
             // At once: not even a flush of stdout into a pipe nobody reads.
-            crate::os::fs::exit_now(code);
+            process::exit_now(code);
         }
     }
 
@@ -610,7 +611,7 @@ impl Shutdown {
             if let Some(h) = self.inner.health.upgrade() {
                 let _ = h.reset();
             }
-            crate::os::fs::exit_now(self.inner.exit_code);
+            process::exit_now(self.inner.exit_code);
         }
         true
     }
@@ -685,7 +686,7 @@ impl Inner {
                     text::duration_text(budget)
                 );
                 // A deadline: no flush of stdout, which could wait forever.
-                crate::os::fs::exit_now(BUDGET_EXIT);
+                process::exit_now(BUDGET_EXIT);
             });
         if let Err(e) = spawned {
             log::warn!("shutdown: cannot arm the budget ({e}); going on without it");

@@ -17,8 +17,8 @@ use std::time::{Duration, Instant};
 use nix::sys::signal::Signal;
 
 use crate::error::{Error, ErrorKind, Result};
-use crate::os::fs as sys;
 use crate::os::proc;
+use crate::os::{self, process};
 use crate::state::read::{self, LockState, OpenUnit};
 use crate::state::trust;
 use crate::state::unit::Unit;
@@ -128,7 +128,7 @@ pub fn terminate(unit: &Unit, signal: i32, wait: Option<Duration>) -> Result<Ter
     if let Some(why) = elsewhere {
         return Err(Error::new(ErrorKind::Io, what, why).with_pid(pid));
     }
-    let pidfd = match sys::pidfd_open(pid) {
+    let pidfd = match process::pidfd_open(pid) {
         Ok(fd) => fd,
         Err(e) if e.raw_os_error() == Some(nix::libc::ESRCH) => {
             return Err(gone(format!("pid {pid} is not running")));
@@ -165,7 +165,7 @@ pub fn terminate(unit: &Unit, signal: i32, wait: Option<Duration>) -> Result<Ter
     // Once more for the process now pinned: state its own uid wrote is
     // acceptable only if this very process has that uid.
     trusted_for(unit, dir.as_fd(), pid).map_err(untrusted)?;
-    match sys::pidfd_send_signal(pidfd.as_fd(), sig) {
+    match process::pidfd_send_signal(pidfd.as_fd(), sig) {
         Ok(()) => log::info!("{what}: sent {sig} to pid {pid}"),
         Err(e) if e.raw_os_error() == Some(nix::libc::ESRCH) => {
             return Err(gone(format!("pid {pid} exited before the signal")));
@@ -191,7 +191,7 @@ pub fn terminate(unit: &Unit, signal: i32, wait: Option<Duration>) -> Result<Ter
     // 1. The process exits: its pidfd becomes readable.
     loop {
         let left = deadline.saturating_duration_since(Instant::now());
-        let ready = sys::poll_readable(&[pidfd.as_fd()], watch::millis(left))
+        let ready = os::poll_readable(&[pidfd.as_fd()], watch::millis(left))
             .map_err(|e| Error::new(ErrorKind::Io, what.clone(), format!("poll: {e}")))?;
         if ready.first().copied().unwrap_or(false) {
             break;
@@ -219,7 +219,7 @@ pub fn terminate(unit: &Unit, signal: i32, wait: Option<Duration>) -> Result<Ter
         if fds.is_empty() {
             std::thread::sleep(wait);
         } else {
-            let _ = sys::poll_readable(&fds, watch::millis(wait));
+            let _ = os::poll_readable(&fds, watch::millis(wait));
         }
     }
 }

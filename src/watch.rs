@@ -14,6 +14,7 @@ use std::time::{Duration, Instant};
 
 use nix::sys::inotify::{AddWatchFlags, InitFlags, Inotify};
 
+use crate::os;
 use crate::probe::{Mode, Probe, Verdict};
 use crate::state::read::{self, OpenUnit};
 use crate::state::tombstone::{self, Tombstone};
@@ -423,7 +424,7 @@ pub fn wait_progress(units: &[Unit], what: Awaited, timeout: Duration) -> Vec<(S
         let fds: Vec<BorrowedFd<'_>> = watcher.fd().into_iter().collect();
         if fds.is_empty() {
             std::thread::sleep(wait);
-        } else if let Err(e) = crate::os::fs::poll_readable(&fds, millis(wait)) {
+        } else if let Err(e) = os::poll_readable(&fds, millis(wait)) {
             log::warn!("poll: {e}");
             std::thread::sleep(wait);
         }

@@ -48,7 +48,7 @@ use std::time::Duration;
 
 use crate::error::{Error, ErrorKind, Result};
 use crate::health::Health;
-use crate::os::fs as sys;
+use crate::os::net;
 use crate::probe::status;
 use crate::probe::{Mode, Probe, Report};
 use crate::state::unit::Unit;
@@ -179,10 +179,10 @@ impl ServerBuilder {
             )
         };
         let listener = TcpListener::bind(&addrs[..]).map_err(bind_err)?;
-        sys::set_backlog(&listener, BACKLOG).map_err(bind_err)?;
+        net::set_backlog(&listener, BACKLOG).map_err(bind_err)?;
         let addr = listener.local_addr().map_err(bind_err)?;
         let want = (MAX_CONNECTIONS + transport::FD_HEADROOM) as u64;
-        let soft = sys::raise_open_files(want)
+        let soft = net::raise_open_files(want)
             .map_err(|e| Error::new(ErrorKind::Io, "open-file limit", text::error_text(&e)))?;
         let cap = transport::connection_cap(soft);
         if cap < MAX_CONNECTIONS {

@@ -40,7 +40,7 @@ use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use super::{Request, Response, Shared};
-use crate::os::fs as sys;
+use crate::os;
 
 /// Threads that judge requests, started on demand and kept.
 pub(super) const MAX_WORKERS: usize = 8;
@@ -206,7 +206,7 @@ impl Io {
         let wait = next.map_or(-1, |t| {
             crate::watch::millis(t.saturating_duration_since(now))
         });
-        let ready = match sys::poll_ready(&fds, wait) {
+        let ready = match os::poll_ready(&fds, wait) {
             Ok(r) => r,
             Err(e) => {
                 log::warn!("HTTP: poll: {e}");

@@ -8,7 +8,7 @@ use std::fmt;
 use std::os::fd::{AsFd, BorrowedFd};
 use std::time::Duration;
 
-use crate::os::fs as sys;
+use crate::os;
 use crate::state::format::{self, Corruption};
 use crate::state::read::{self, Bad, Liveness, LockKnown, OpenUnit};
 use crate::state::tombstone;
@@ -424,7 +424,7 @@ impl Probe {
         };
         // Truncated to the 10 ms of /proc/uptime, the clock health.sh reads,
         // so that both probes judge the same age the same way.
-        let now = sys::boottime_ms().map(|ms| ms / 10 * 10).map_err(|e| {
+        let now = os::boottime_ms().map(|ms| ms / 10 * 10).map_err(|e| {
             let why = Corruption::Unreadable(format!("clock: {}", text::error_text(&e)));
             corrupt(Bad::new(format::HEARTBEAT, why))
         })?;

@@ -5,7 +5,7 @@ use std::os::fd::AsFd;
 use std::path::Path;
 
 use crate::error::{Error, Result};
-use crate::os::fs as sys;
+use crate::os::fs;
 use crate::probe::{Mode, Probe, Report};
 use crate::state::format;
 use crate::state::unit::{Unit, validate_unit_name};
@@ -127,7 +127,7 @@ pub(crate) fn unit_names(rundir: &Path) -> Result<Vec<String>> {
     };
     let mut names = Vec::new();
     let mut path = String::new();
-    for (entry, is_dir) in sys::list_dir_kinds(dir.as_fd()).map_err(|e| Error::io(rundir, e))? {
+    for (entry, is_dir) in fs::list_dir_kinds(dir.as_fd()).map_err(|e| Error::io(rundir, e))? {
         let Some(name) = entry.to_str() else { continue };
         if validate_unit_name(name).is_err() {
             continue;
@@ -142,14 +142,14 @@ pub(crate) fn unit_names(rundir: &Path) -> Result<Vec<String>> {
                 path.push_str(name);
                 path.push('/');
                 path.push_str(f);
-                sys::lstat_at(dir.as_fd(), &path).is_ok()
+                fs::lstat_at(dir.as_fd(), &path).is_ok()
             }),
             Some(false) => false,
             // The file system does not say: open it, refusing a symlink.
-            None => sys::open_dir_at(dir.as_fd(), name).is_ok_and(|sub| {
+            None => fs::open_dir_at(dir.as_fd(), name).is_ok_and(|sub| {
                 UNIT_FILES
                     .iter()
-                    .any(|f| sys::lstat_at(sub.as_fd(), f).is_ok())
+                    .any(|f| fs::lstat_at(sub.as_fd(), f).is_ok())
             }),
         };
         if is_unit {

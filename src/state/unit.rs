@@ -4,6 +4,7 @@ use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 
 use crate::error::{Error, ErrorKind, Result};
+use crate::os;
 
 /// Environment variable naming the unit (as in the original module).
 ///
@@ -308,7 +309,7 @@ fn default_name() -> Result<String> {
         (Some(v), _) => (UNIT_ENV, v),
         (None, Some(v)) => (KUBEXIT_NAME_ENV, v),
         (None, None) => {
-            return crate::os::fs::hostname()
+            return os::hostname()
                 .map_err(|e| Error::io(Path::new("/proc/sys/kernel/hostname"), e));
         }
     };

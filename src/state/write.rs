@@ -19,7 +19,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use nix::sys::stat::FileStat;
 
-use crate::os::fs as sys;
+use crate::os::{fs, process};
 use crate::state::format::TMP_PREFIX;
 
 static SEQUENCE: AtomicU64 = AtomicU64::new(0);
@@ -90,7 +90,7 @@ fn replace(
     let (tmp, mut file) = loop {
         let seq = SEQUENCE.fetch_add(1, Ordering::Relaxed);
         let tmp = format!("{TMP_PREFIX}{pid}.{seq}.{name}");
-        match sys::create_excl_at(dir, &tmp) {
+        match fs::create_excl_at(dir, &tmp) {
             Ok(f) => break (tmp, f),
             // A leftover of a dead process that had our pid: take the next
             // sequence number.
@@ -107,20 +107,20 @@ fn replace(
                 // Our own temporary file, in a directory only we may
                 // write: reopened read-only, and checked below to be the
                 // very inode we wrote.
-                let written = sys::fstat(&file)?;
-                reader = sys::open_read_at(dir, &tmp).ok().map(|r| (r, written));
+                let written = fs::fstat(&file)?;
+                reader = fs::open_read_at(dir, &tmp).ok().map(|r| (r, written));
             }
             drop(file);
-            sys::rename_at(dir, &tmp, name)
+            fs::rename_at(dir, &tmp, name)
         })
-        .and_then(|()| if sync { sys::fsync_dir(dir) } else { Ok(()) });
+        .and_then(|()| if sync { fs::fsync_dir(dir) } else { Ok(()) });
     if let Err(e) = result {
         // Leave the previous value alone; only our temporary file goes.
-        let _ = sys::unlink_at(dir, &tmp);
+        let _ = fs::unlink_at(dir, &tmp);
         return Err(e);
     }
     Ok(reader.and_then(|(file, written)| {
-        let now = sys::fstat(&file).ok()?;
+        let now = fs::fstat(&file).ok()?;
         let (w, n) = (Stamp::of(&written), Stamp::of(&now));
         // The rename changes the ctime; nothing else may have changed.
         (w.dev == n.dev && w.ino == n.ino && w.size == n.size && w.mtime == n.mtime)
@@ -142,7 +142,7 @@ pub(crate) fn replace_fresh(dir: BorrowedFd<'_>, name: &str, bytes: &[u8]) -> io
 
 /// Removes `name` from `dir`; a file that is already gone is not an error.
 pub(crate) fn remove_at(dir: BorrowedFd<'_>, name: &str) -> io::Result<bool> {
-    match sys::unlink_at(dir, name) {
+    match fs::unlink_at(dir, name) {
         Ok(()) => Ok(true),
         Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(false),
         Err(e) => Err(e),
@@ -153,7 +153,7 @@ pub(crate) fn remove_at(dir: BorrowedFd<'_>, name: &str) -> io::Result<bool> {
 /// Returns how many were removed.
 #[cfg(test)]
 pub(crate) fn remove_stale_temps(dir: BorrowedFd<'_>) -> io::Result<usize> {
-    remove_stale_temps_in(dir, &sys::list_dir(dir)?)
+    remove_stale_temps_in(dir, &fs::list_dir(dir)?)
 }
 
 /// [`remove_stale_temps`] on a listing of `dir` the caller already made.
@@ -167,7 +167,7 @@ pub(crate) fn remove_stale_temps_in(
         let Some(pid) = crate::state::format::tmp_writer_pid(name) else {
             continue;
         };
-        if pid != std::process::id() && sys::pid_exists(pid) {
+        if pid != std::process::id() && process::pid_exists(pid) {
             continue;
         }
         if remove_at(dir, name)? {
@@ -185,7 +185,7 @@ mod tests {
 
     fn dir() -> (tempfile::TempDir, std::os::fd::OwnedFd) {
         let t = tempfile::tempdir().unwrap();
-        let fd = sys::open_dir(t.path()).unwrap();
+        let fd = fs::open_dir(t.path()).unwrap();
         (t, fd)
     }
 

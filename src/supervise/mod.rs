@@ -16,7 +16,7 @@
 use std::ffi::OsString;
 use std::fs::File;
 use std::io::{self, Read, Write};
-use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::os::unix::process::CommandExt;
 use std::path::PathBuf;
 use std::time::{Duration, Instant, SystemTime};
@@ -25,15 +25,16 @@ use nix::sys::signal::Signal;
 
 use crate::error::{Error, ErrorKind, Result};
 use crate::health;
-use crate::os::fs::{self as sys, Ended, SupervisorSignals};
 use crate::os::proc;
+use crate::os::process::{Ended, SupervisorSignals};
+use crate::os::{self, process};
 use crate::state::claim::{Claim, Target};
 use crate::state::format;
 use crate::state::kubexit;
 use crate::state::read;
 use crate::state::tombstone::Tombstone;
 use crate::state::unit::{RUNDIR_ENV, UNIT_ENV, Unit};
-use crate::state::write as atomic;
+use crate::state::write;
 use crate::vocab::text;
 use crate::watch::{self, Awaited, Watcher};
 
@@ -340,9 +341,9 @@ impl Supervisor {
         };
         let sys_err = |what: &str, e: io::Error| Error::io(std::path::Path::new(what), e);
         let signals = SupervisorSignals::take().map_err(|e| sys_err("sigprocmask", e))?;
-        let sfd = sys::signalfd(&signals.set()).map_err(|e| sys_err("signalfd", e))?;
+        let sfd = process::signalfd(&signals.set()).map_err(|e| sys_err("signalfd", e))?;
         if std::process::id() != 1
-            && let Err(e) = sys::set_child_subreaper()
+            && let Err(e) = process::set_child_subreaper()
         {
             log::warn!("cannot become a child subreaper: {e}; orphans go to PID 1");
         }
@@ -471,7 +472,7 @@ impl Run<'_> {
         if let Some(g) = &self.graveyard {
             // A previous incarnation's death must not stop a dependent of
             // this one.
-            if let Err(e) = atomic::remove_at(g.as_fd(), sup.unit.name()) {
+            if let Err(e) = write::remove_at(g.as_fd(), sup.unit.name()) {
                 log::warn!("{}: {e}", self.graveyard_file().display());
             }
         }
@@ -510,14 +511,14 @@ impl Run<'_> {
     /// Writes `t` as the unit's tombstone and, with a graveyard, as
     /// kubexit's `<graveyard>/<unit>`; `fresh` when the names are free
     /// (removed at the claim), else each old file is removed first (see
-    /// [`atomic::replace_fresh`]).
+    /// [`write::replace_fresh`]).
     fn write_tombstone(&self, t: &Tombstone, fresh: bool) -> Result<()> {
         let bytes = t.to_bytes();
         let write = |dir: BorrowedFd<'_>, name: &str| {
             if fresh {
-                atomic::write_at(dir, name, &bytes, false)
+                write::write_at(dir, name, &bytes, false)
             } else {
-                atomic::replace_fresh(dir, name, &bytes)
+                write::replace_fresh(dir, name, &bytes)
             }
         };
         if let Some(g) = &self.graveyard
@@ -550,7 +551,7 @@ impl Run<'_> {
         }
         // Reap on every wake-up: SIGCHLDs coalesce.
         loop {
-            match sys::reap_any(false) {
+            match process::reap_any(false) {
                 Ok(Some((pid, ended))) if Some(pid) == child => batch.child = Some(ended),
                 Ok(Some((pid, _))) => {
                     self.orphans += 1;
@@ -593,7 +594,7 @@ impl Run<'_> {
             let mut fds = vec![sfd.as_fd()];
             fds.extend(watcher.fd());
             let wait = (deadline - now).min(watch::FALLBACK);
-            let _ = sys::poll_readable(&fds, watch::millis(wait));
+            let _ = os::poll_readable(&fds, watch::millis(wait));
             let batch = self.read_signals(sfd, None);
             if let Some(s) = batch
                 .signals
@@ -617,8 +618,8 @@ impl Run<'_> {
         signals: SupervisorSignals,
     ) -> Result<(Outcome, Option<String>)> {
         let sup = self.sup;
-        let (pid_r, pid_w) = sys::pipe().map_err(|e| Error::io(&self.unit().dir(), e))?;
-        let (rel_r, rel_w) = sys::pipe().map_err(|e| Error::io(&self.unit().dir(), e))?;
+        let (pid_r, pid_w) = process::pipe().map_err(|e| Error::io(&self.unit().dir(), e))?;
+        let (rel_r, rel_w) = process::pipe().map_err(|e| Error::io(&self.unit().dir(), e))?;
         let mut cmd = std::process::Command::new(program);
         cmd.args(&sup.argv[1..])
             .env(UNIT_ENV, self.unit().name())
@@ -626,12 +627,7 @@ impl Run<'_> {
         if sup.process_group {
             cmd.process_group(0);
         }
-        let (pw, rr, rw) = (pid_w.as_raw_fd(), rel_r.as_raw_fd(), rel_w.as_raw_fd());
-        // SAFETY: the hook only makes async-signal-safe system calls (see
-        // sys::gate_in_child); it captures plain integers and C structures.
-        unsafe {
-            cmd.pre_exec(move || sys::gate_in_child(pw, rr, rw, &signals));
-        }
+        process::gate_before_exec(&mut cmd, [&pid_w, &rel_r, &rel_w], signals);
         let this = &*self;
         let (spawned, gate) = std::thread::scope(|s| {
             // A small stack: the gate writes five small files, and a default
@@ -775,7 +771,7 @@ impl Run<'_> {
                 fds.push(fd);
             }
             let timeout = wait.map_or(-1, watch::millis);
-            let ready = sys::poll_readable(&fds, timeout).unwrap_or_default();
+            let ready = os::poll_readable(&fds, timeout).unwrap_or_default();
             // Re-check the dependencies on an inotify event or a fallback
             // tick (a timeout), not on every signal.
             check_deaths = ready.get(1).copied().unwrap_or(false) || !ready.iter().any(|r| *r);
@@ -829,7 +825,7 @@ impl Run<'_> {
         health::write_identity(unit, dir, Target { pid, starttime }, false)?;
         let born = Tombstone::born(SystemTime::now());
         let write = |name: &str, bytes: &[u8]| {
-            atomic::write_at(dir, name, bytes, false).map_err(|e| Error::io(&unit.file(name), e))
+            write::write_at(dir, name, bytes, false).map_err(|e| Error::io(&unit.file(name), e))
         };
         // Fresh names: the claim removed the previous tombstones.
         self.write_tombstone(&born, true)?;
@@ -845,7 +841,7 @@ impl Run<'_> {
 
     /// Sends signal number `sig` to the child (or its process group).
     fn signal(&self, pid: u32, sig: i32) {
-        match sys::kill_raw(pid, sig, self.sup.process_group) {
+        match process::kill_raw(pid, sig, self.sup.process_group) {
             Ok(()) => log::debug!("sent {} to {pid}", text::signal_name(sig)),
             Err(e) => log::debug!("cannot send {} to {pid}: {e}", text::signal_name(sig)),
         }
@@ -853,7 +849,7 @@ impl Run<'_> {
 
     /// Marks the unit not ready, forwards the stop signal, starts the grace.
     fn begin_stop(&self, pid: u32, sig: i32) -> Instant {
-        if let Err(e) = atomic::remove_at(self.dir.as_fd(), format::READY) {
+        if let Err(e) = write::remove_at(self.dir.as_fd(), format::READY) {
             log::warn!("{}: {e}", self.unit().file(format::READY).display());
         }
         self.signal(pid, sig);
@@ -868,14 +864,14 @@ impl Run<'_> {
     /// other supervisor can only reap what has already exited.
     fn kill_descendants(&mut self, pid: u32) {
         if self.sup.process_group {
-            let _ = sys::kill(pid, Signal::SIGKILL, true);
+            let _ = process::kill(pid, Signal::SIGKILL, true);
         }
         let me = std::process::id();
         loop {
             // Orphans re-parented to us are our children: with none left
             // (the common case) there is nothing to find, and no need to
             // read every process's stat in `/proc`.
-            match sys::reap_any(false) {
+            match process::reap_any(false) {
                 Err(_) => break, // ECHILD
                 Ok(Some((p, _))) => {
                     self.orphans += 1;
@@ -887,19 +883,19 @@ impl Run<'_> {
             match proc::children_of(me) {
                 Some(children) => {
                     for child in children {
-                        let _ = sys::kill(child, Signal::SIGKILL, false);
+                        let _ = process::kill(child, Signal::SIGKILL, false);
                     }
                 }
-                None if me == 1 => sys::kill_all_but_self(),
+                None if me == 1 => process::kill_all_but_self(),
                 None => {
                     log::warn!("/proc is not this PID namespace's: cannot find descendants");
-                    while let Ok(Some(_)) = sys::reap_any(false) {
+                    while let Ok(Some(_)) = process::reap_any(false) {
                         self.orphans += 1;
                     }
                     return;
                 }
             }
-            match sys::reap_any(true) {
+            match process::reap_any(true) {
                 Ok(Some((p, _))) => {
                     self.orphans += 1;
                     log::debug!("killed and reaped {p}");
@@ -949,7 +945,7 @@ impl Run<'_> {
             format::PIDNS,
         ];
         for name in names {
-            if let Err(e) = atomic::remove_at(self.dir.as_fd(), name) {
+            if let Err(e) = write::remove_at(self.dir.as_fd(), name) {
                 log::warn!("{}: {e}", self.unit().file(name).display());
             }
         }

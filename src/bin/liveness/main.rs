@@ -2,19 +2,18 @@
 //! library; one error line `liveness: <what>: <why>`; exit codes from
 //! [`exit_code::ExitCode`].
 
+#![deny(unsafe_code)]
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
-// The entry point is the C `main` below, not std's runtime start-up.
+// The entry point is the C `main` in `os`, not std's runtime start-up.
 #![cfg_attr(not(test), no_main)]
 
 mod cli;
 mod deadline;
 mod exit_code;
-// The library's system-call wrappers, compiled into the binary as well (it
-// cannot see the library's private items): the binary's calls go through
-// them too. Most of them the binary does not use.
-#[allow(dead_code)]
-#[path = "../../os/fs.rs"]
-mod sys;
+// The binary's own system calls, its C `main` among them: the only module
+// that may use `unsafe`.
+#[allow(unsafe_code)]
+mod os;
 
 use std::ffi::OsString;
 use std::fmt;
@@ -73,29 +72,6 @@ impl fmt::Display for Failure {
     }
 }
 
-/// The process's entry point, in place of std's runtime start-up.
-///
-/// std's start-up was about a third of what the probe cost beyond a static
-/// C program that does nothing: it reads `/proc/self/maps` and sets up an
-/// alternate signal stack and `SIGSEGV`/`SIGBUS` handlers, only to report a
-/// stack overflow by name (17 system calls and their page faults). Without
-/// it an overflow still ends the process, with `SIGSEGV` on the kernel's
-/// guard gap. What the binary needs of it is done here: descriptors 0 to 2
-/// open, `SIGPIPE` ignored, a panic reported and ended with exit 101 (the
-/// hook prints it), stdout flushed. Figures: `doc/deadlines.md`.
-#[cfg(not(test))]
-#[unsafe(no_mangle)]
-extern "C" fn main(
-    argc: nix::libc::c_int,
-    argv: *const *const nix::libc::c_char,
-) -> nix::libc::c_int {
-    sys::open_standard_fds();
-    sys::ignore_sigpipe();
-    // SAFETY: these are the C runtime's own arguments to main.
-    let args = unsafe { sys::args_from_main(argc, argv) };
-    std::panic::catch_unwind(move || start(args)).map_or(101, nix::libc::c_int::from)
-}
-
 /// Under `cargo test` the test harness owns `main`.
 #[cfg(test)]
 fn main() {
@@ -103,7 +79,7 @@ fn main() {
 }
 
 /// Runs the command line `args` (program name first) and returns the exit
-/// code.
+/// code: what the C `main` (`os::main`) calls.
 fn start(args: Vec<OsString>) -> u8 {
     init_logging();
     let code = match run(args.into_iter().skip(1)) {
