@@ -1,7 +1,6 @@
 //! The `Health` handle: one unit's state, written by its owner.
 
 use std::fs::File;
-use std::io;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -11,16 +10,17 @@ use std::time::Duration;
 use crate::check::{self, Check, CheckResult, FnCheck};
 use crate::error::{Error, ErrorKind, Result};
 use crate::notify::Notifier;
+use crate::os;
 use crate::os::proc;
-use crate::os::{self, fs};
 use crate::shutdown::{Shutdown, ShutdownPlan};
-use crate::state::claim::{self, Claim, Target};
+use crate::state::claim::{Claim, Target};
 use crate::state::format::{self, Heartbeat};
+use crate::state::owner;
 use crate::state::quiet::Quiet;
 use crate::state::read;
 use crate::state::trust;
 use crate::state::unit::Unit;
-use crate::state::write;
+use crate::state::write::{self, Known};
 use crate::vocab::text;
 
 /// Builds a [`Health`] handle: which unit, which checks, which heartbeat.
@@ -310,58 +310,6 @@ struct Loaded {
     quiet: Quiet,
 }
 
-/// What a writer can prove a state file on disk holds.
-///
-/// The cache may skip a write only when a stat of the file proves it is
-/// still the very inode this handle wrote (pinned open, so its number
-/// cannot be reused), unchanged since (same size and times; a rewrite in
-/// place moves the times), or still absent after this handle removed it.
-/// Anything else — a helper process's `liveness set`, a supervisor's
-/// `--ready-on-start`, a handle that attached or opened — is unknown, and
-/// the next call writes.
-#[derive(Debug)]
-enum Known {
-    /// Nothing is proven: write.
-    Unknown,
-    /// We wrote `bytes` into the pinned inode.
-    Written {
-        bytes: Vec<u8>,
-        pinned: write::Pinned,
-    },
-    /// We removed the file.
-    Absent,
-}
-
-impl Known {
-    /// Whether the file `name` in `dir` provably holds `want` (`None`:
-    /// provably absent): one `fstatat`, or none when `quiet` (nothing in
-    /// the directory changed since this was last proven).
-    fn proves(&self, dir: BorrowedFd<'_>, name: &str, want: Option<&[u8]>, quiet: bool) -> bool {
-        match (self, want) {
-            (Known::Written { bytes, pinned }, Some(want)) if bytes.as_slice() == want => {
-                quiet
-                    || fs::lstat_at(dir, name).is_ok_and(|st| write::Stamp::of(&st) == pinned.stamp)
-            }
-            (Known::Absent, None) => {
-                quiet
-                    || matches!(fs::lstat_at(dir, name), Err(e) if e.kind() == io::ErrorKind::NotFound)
-            }
-            _ => false,
-        }
-    }
-
-    /// What a successful write of `bytes` leaves proven.
-    fn written(bytes: &[u8], pinned: Option<write::Pinned>) -> Known {
-        match pinned {
-            Some(pinned) => Known::Written {
-                bytes: bytes.to_vec(),
-                pinned,
-            },
-            None => Known::Unknown,
-        }
-    }
-}
-
 /// How a handle relates to its unit.
 enum Role {
     /// This process owns the unit and holds its lock. `key` is the unit
@@ -380,10 +328,6 @@ enum Role {
     /// ([`Health::open`]).
     Reporter,
 }
-
-/// Unit directories loaded by this process: a second handle on the same unit
-/// is refused, like a second process would be.
-static LOADED_HERE: Mutex<Vec<(u64, u64)>> = Mutex::new(Vec::new());
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     // A panic while holding the lock cannot leave the state inconsistent:
@@ -505,25 +449,26 @@ impl Health {
             check::run(c.as_mut())?;
         }
         let target = self.target()?;
-        let (dir, claim, key) = claim_unit(&self.unit, target)?;
+        let (dir, claim, key) = owner::claim_unit(&self.unit, target)?;
         let registrar = self.owner.is_some();
         let role = match claim {
             Claim::Held(file) => {
                 if !registrar {
-                    register(key, &self.unit)?;
+                    owner::register(key, &self.unit)?;
                 }
-                let started = start_incarnation(&self.unit, dir.as_fd(), Some(target), self.sync)
-                    .and_then(|()| {
-                        if registrar {
-                            // The owner cannot hold the lock: do not leave a
-                            // free lock that would read as "owner died".
-                            self.remove(dir.as_fd(), format::LOCK)
-                        } else {
-                            Ok(())
-                        }
-                    });
+                let started =
+                    owner::start_incarnation(&self.unit, dir.as_fd(), Some(target), self.sync)
+                        .and_then(|()| {
+                            if registrar {
+                                // The owner cannot hold the lock: do not leave a
+                                // free lock that would read as "owner died".
+                                self.remove(dir.as_fd(), format::LOCK)
+                            } else {
+                                Ok(())
+                            }
+                        });
                 if let Err(e) = started {
-                    unregister(key);
+                    owner::unregister(key);
                     return Err(e);
                 }
                 log::info!("unit {}: loaded, pid {}", self.unit.name(), target.pid);
@@ -535,7 +480,7 @@ impl Health {
             }
             Claim::Attached if registrar => Role::Registrar,
             Claim::Attached => {
-                register(key, &self.unit)?;
+                owner::register(key, &self.unit)?;
                 log::info!(
                     "unit {}: attached to the supervisor's claim, pid {}",
                     self.unit.name(),
@@ -558,7 +503,7 @@ impl Health {
         {
             let _ = self.remove_all(&loaded);
             if let Role::Owner { key, .. } | Role::Supervised { key } = loaded.role {
-                unregister(key);
+                owner::unregister(key);
             }
             return Err(e);
         }
@@ -1100,7 +1045,7 @@ impl Health {
         }
         let result = self.remove_all(&l);
         if let Role::Owner { key, .. } | Role::Supervised { key } = l.role {
-            unregister(key);
+            owner::unregister(key);
         }
         log::info!("unit {}: reset", self.unit.name());
         // Dropping `l` releases the lock, after the pid file is gone.
@@ -1121,17 +1066,13 @@ impl Health {
     }
 
     fn remove_all(&self, l: &Loaded) -> Result<()> {
-        let mut names = vec![
-            format::READY,
-            format::ERROR,
-            format::HEARTBEAT,
-            format::MESSAGE,
-        ];
-        if self.owns_identity(l) {
-            names.extend([format::PID, format::STARTTIME, format::PIDNS]);
-        }
+        let identity: &[&str] = if self.owns_identity(l) {
+            &format::IDENTITY_FILES
+        } else {
+            &[]
+        };
         let mut first = None;
-        for name in names {
+        for &name in format::REPORT_FILES.iter().chain(identity) {
             if let Err(e) = self.remove(l.dir.as_fd(), name) {
                 first.get_or_insert(e);
             }
@@ -1278,157 +1219,4 @@ impl std::fmt::Debug for Health {
             .field("loaded", &self.is_loaded())
             .finish_non_exhaustive()
     }
-}
-
-/// Opens (creating as needed) the unit directory and claims it.
-pub(crate) fn claim_unit(unit: &Unit, target: Target) -> Result<(OwnedFd, Claim, (u64, u64))> {
-    let dir = open_unit_dir(unit)?;
-    let st = fs::fstat(&dir).map_err(|e| Error::io(&unit.dir(), e))?;
-    let key = (st.st_dev as u64, st.st_ino as u64);
-    let claim = claim::claim(unit, dir.as_fd(), target)?;
-    Ok((dir, claim, key))
-}
-
-/// Creates the run directory, its missing parents and the unit directory
-/// as needed (each 0755 whatever the umask), opens the unit directory
-/// without following a symlink, and checks that it is ours to write
-/// ([`trust::writer_dir`]).
-pub(crate) fn open_unit_dir(unit: &Unit) -> Result<OwnedFd> {
-    let rundir = unit.rundir();
-    trust::create_dirs(rundir).map_err(|e| Error::io(rundir, e))?;
-    let parent = trust::open_configured_dir(rundir).map_err(|e| Error::io(rundir, e))?;
-    let dir = match fs::create_dir_at(parent.as_fd(), unit.name()) {
-        Ok(Some(fd)) => Ok(fd),
-        Ok(None) => fs::open_dir_at(parent.as_fd(), unit.name()),
-        Err(e) => Err(e),
-    };
-    let dir = dir.map_err(|e| match e.raw_os_error() {
-        // O_DIRECTORY|O_NOFOLLOW on a symlink fails with ENOTDIR or ELOOP.
-        Some(nix::libc::ELOOP | nix::libc::ENOTDIR) => {
-            let symlink =
-                fs::lstat_at(parent.as_fd(), unit.name()).is_ok_and(|st| fs::is_symlink(&st));
-            Error::new(
-                ErrorKind::Corrupt,
-                unit.dir().display().to_string(),
-                if symlink {
-                    "is a symlink"
-                } else {
-                    "is not a directory"
-                },
-            )
-        }
-        _ => Error::io(&unit.dir(), e),
-    })?;
-    trust::writer_dir(unit, dir.as_fd())?;
-    Ok(dir)
-}
-
-/// Maps an I/O error on the unit's file `name` to an [`Error`] naming it.
-fn file_error(unit: &Unit, name: &str) -> impl FnOnce(io::Error) -> Error + use<> {
-    let path = unit.file(name);
-    move |e| Error::io(&path, e)
-}
-
-/// Clears what a previous owner left and records `owner`: the unit starts a
-/// new incarnation in the *starting* state. Without `owner` (a supervisor
-/// that hands the unit to its child at once) the previous owner's
-/// identity is removed too, and the unit has no state until the child's is
-/// written.
-///
-/// The directory is listed once (for stale temporary files), and only the
-/// files it holds are removed: on a disk-backed file system every
-/// `unlink` of a missing name is a wasted directory lookup.
-pub(crate) fn start_incarnation(
-    unit: &Unit,
-    dir: BorrowedFd<'_>,
-    owner: Option<Target>,
-    sync: bool,
-) -> Result<()> {
-    let io = |name: &str| file_error(unit, name);
-    let names = fs::list_dir(dir).map_err(|e| Error::io(&unit.dir(), e))?;
-    match write::remove_stale_temps_in(dir, &names) {
-        Ok(n) if n > 0 => log::info!("unit {}: removed {n} stale temporary files", unit.name()),
-        Ok(_) => {}
-        Err(e) => return Err(Error::io(&unit.dir(), e)),
-    }
-    let present = |name: &str| names.iter().any(|n| n == name);
-    let mut stale = vec![
-        format::READY,
-        format::ERROR,
-        format::HEARTBEAT,
-        format::MESSAGE,
-        format::TOMBSTONE,
-    ];
-    if owner.is_none() {
-        // The order `reset` uses: a reader never pairs a pid with another
-        // process's start time.
-        stale.extend([format::PID, format::STARTTIME, format::PIDNS]);
-    }
-    for name in stale {
-        if present(name) && write::remove_at(dir, name).map_err(io(name))? {
-            log::info!(
-                "unit {}: removed stale {name} of a previous owner",
-                unit.name()
-            );
-        }
-    }
-    match owner {
-        Some(owner) => write_identity(unit, dir, owner, sync),
-        None => Ok(()),
-    }
-}
-
-/// Records `owner` as the unit's owner: `pid`, `starttime`, `pidns`. Alone
-/// (without clearing anything) when `liveness run` hands the unit it
-/// claimed for itself to its child.
-pub(crate) fn write_identity(
-    unit: &Unit,
-    dir: BorrowedFd<'_>,
-    owner: Target,
-    sync: bool,
-) -> Result<()> {
-    let io = |name: &str| file_error(unit, name);
-    // The owner's identity is three files, replaced in an order that never
-    // shows a reader a pid paired with another process's start time (see
-    // `read::owner`): the old start time goes first, the new one comes last.
-    write::remove_at(dir, format::STARTTIME).map_err(io(format::STARTTIME))?;
-    match proc::own_pidns() {
-        Ok(ns) => write::write_at(dir, format::PIDNS, &format::format_number(ns), sync)
-            .map_err(io(format::PIDNS))?,
-        Err(_) => {
-            write::remove_at(dir, format::PIDNS).map_err(io(format::PIDNS))?;
-        }
-    }
-    write::write_at(
-        dir,
-        format::PID,
-        &format::format_number(owner.pid.into()),
-        sync,
-    )
-    .map_err(io(format::PID))?;
-    write::write_at(
-        dir,
-        format::STARTTIME,
-        &format::format_number(owner.starttime),
-        sync,
-    )
-    .map_err(io(format::STARTTIME))?;
-    Ok(())
-}
-
-fn register(key: (u64, u64), unit: &Unit) -> Result<()> {
-    let mut here = lock(&LOADED_HERE);
-    if here.contains(&key) {
-        return Err(Error::busy(
-            unit.name(),
-            Some(std::process::id()),
-            "already loaded by another handle in this process",
-        ));
-    }
-    here.push(key);
-    Ok(())
-}
-
-fn unregister(key: (u64, u64)) {
-    lock(&LOADED_HERE).retain(|k| *k != key);
 }

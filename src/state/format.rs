@@ -28,6 +28,16 @@ pub(crate) const MESSAGE: &str = "message";
 /// `tombstone`: written by `liveness run` when its child is born and dies.
 pub(crate) const TOMBSTONE: &str = "tombstone";
 
+/// What an owner reports, in the order a reset removes it: `ready` and
+/// `error` first, so that no probe sees a ready or healthy unit while it is
+/// being reset. One list for every writer that clears a unit (`reset`, a
+/// new incarnation, the supervisor when its child has ended).
+pub(crate) const REPORT_FILES: [&str; 4] = [READY, ERROR, HEARTBEAT, MESSAGE];
+/// The owner's identity, removed after its report and in this order: with
+/// `pid` gone first, no reader pairs a pid with another process's start
+/// time (see `read::owner`).
+pub(crate) const IDENTITY_FILES: [&str; 3] = [PID, STARTTIME, PIDNS];
+
 /// Prefix of the temporary files of an atomic write:
 /// `.tmp.<writer-pid>.<sequence>.<name>`.
 pub(crate) const TMP_PREFIX: &str = ".tmp.";

@@ -3,6 +3,7 @@
 pub(crate) mod claim;
 pub(crate) mod format;
 pub(crate) mod kubexit;
+pub(crate) mod owner;
 pub(crate) mod quiet;
 pub(crate) mod read;
 pub(crate) mod tombstone;

@@ -128,6 +128,60 @@ fn replace(
     }))
 }
 
+/// What a writer can prove a state file on disk holds.
+///
+/// The cache may skip a write only when a stat of the file proves it is
+/// still the very inode this handle wrote (pinned open, so its number
+/// cannot be reused), unchanged since (same size and times; a rewrite in
+/// place moves the times), or still absent after this handle removed it.
+/// Anything else — a helper process's `liveness set`, a supervisor's
+/// `--ready-on-start`, a handle that attached or opened — is unknown, and
+/// the next call writes.
+#[derive(Debug)]
+pub(crate) enum Known {
+    /// Nothing is proven: write.
+    Unknown,
+    /// We wrote `bytes` into the pinned inode.
+    Written { bytes: Vec<u8>, pinned: Pinned },
+    /// We removed the file.
+    Absent,
+}
+
+impl Known {
+    /// Whether the file `name` in `dir` provably holds `want` (`None`:
+    /// provably absent): one `fstatat`, or none when `quiet` (nothing in
+    /// the directory changed since this was last proven).
+    pub(crate) fn proves(
+        &self,
+        dir: BorrowedFd<'_>,
+        name: &str,
+        want: Option<&[u8]>,
+        quiet: bool,
+    ) -> bool {
+        match (self, want) {
+            (Known::Written { bytes, pinned }, Some(want)) if bytes.as_slice() == want => {
+                quiet || fs::lstat_at(dir, name).is_ok_and(|st| Stamp::of(&st) == pinned.stamp)
+            }
+            (Known::Absent, None) => {
+                quiet
+                    || matches!(fs::lstat_at(dir, name), Err(e) if e.kind() == io::ErrorKind::NotFound)
+            }
+            _ => false,
+        }
+    }
+
+    /// What a successful write of `bytes` leaves proven.
+    pub(crate) fn written(bytes: &[u8], pinned: Option<Pinned>) -> Known {
+        match pinned {
+            Some(pinned) => Known::Written {
+                bytes: bytes.to_vec(),
+                pinned,
+            },
+            None => Known::Unknown,
+        }
+    }
+}
+
 /// Replaces `name` in `dir` by removing it, then renaming the new content
 /// into the free name: for files whose readers take "none yet" as "not
 /// yet" (the tombstone). A rename over an existing file makes ext4 start

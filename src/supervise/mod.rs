@@ -24,13 +24,13 @@ use std::time::{Duration, Instant, SystemTime};
 use nix::sys::signal::Signal;
 
 use crate::error::{Error, ErrorKind, Result};
-use crate::health;
 use crate::os::proc;
 use crate::os::process::{Ended, SupervisorSignals};
 use crate::os::{self, process};
 use crate::state::claim::{Claim, Target};
 use crate::state::format;
 use crate::state::kubexit;
+use crate::state::owner;
 use crate::state::read;
 use crate::state::tombstone::Tombstone;
 use crate::state::unit::{RUNDIR_ENV, UNIT_ENV, Unit};
@@ -355,7 +355,7 @@ impl Supervisor {
             starttime: proc::own_starttime()
                 .map_err(|e| Error::io(std::path::Path::new("/proc/self/stat"), e))?,
         };
-        let (dir, claim, _key) = health::claim_unit(&self.unit, me)?;
+        let (dir, claim, _key) = owner::claim_unit(&self.unit, me)?;
         let Claim::Held(lock) = claim else {
             return Err(Error::busy(
                 self.unit.name(),
@@ -468,7 +468,7 @@ impl Run<'_> {
         // the new file (auto_da_alloc) and the later unlink wait for it.
         let sup = self.sup;
         let owner = (!sup.birth_deps.is_empty()).then_some(me);
-        health::start_incarnation(self.unit(), self.dir.as_fd(), owner, false)?;
+        owner::start_incarnation(self.unit(), self.dir.as_fd(), owner, false)?;
         if let Some(g) = &self.graveyard {
             // A previous incarnation's death must not stop a dependent of
             // this one.
@@ -822,7 +822,7 @@ impl Run<'_> {
             })?;
         // The unit has been ours, untouched, since the claim: only its
         // owner changes.
-        health::write_identity(unit, dir, Target { pid, starttime }, false)?;
+        owner::write_identity(unit, dir, Target { pid, starttime }, false)?;
         let born = Tombstone::born(SystemTime::now());
         let write = |name: &str, bytes: &[u8]| {
             write::write_at(dir, name, bytes, false).map_err(|e| Error::io(&unit.file(name), e))
@@ -935,16 +935,7 @@ impl Run<'_> {
     /// Removes the state in the order `reset` uses (the tombstone stays),
     /// releases the lock.
     fn clear(&mut self) {
-        let names = [
-            format::READY,
-            format::ERROR,
-            format::HEARTBEAT,
-            format::MESSAGE,
-            format::PID,
-            format::STARTTIME,
-            format::PIDNS,
-        ];
-        for name in names {
+        for &name in format::REPORT_FILES.iter().chain(&format::IDENTITY_FILES) {
             if let Err(e) = write::remove_at(self.dir.as_fd(), name) {
                 log::warn!("{}: {e}", self.unit().file(name).display());
             }
