@@ -1,10 +1,11 @@
 //! The `Health` handle: one unit's state, written by its owner.
 
+use std::convert::Infallible;
 use std::fs::File;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
+use std::sync::{Mutex, MutexGuard, OnceLock};
 use std::time::Duration;
 
 use crate::check::{self, Check, CheckResult, FnCheck};
@@ -12,7 +13,6 @@ use crate::error::{Error, ErrorKind, Result};
 use crate::notify::Notifier;
 use crate::os;
 use crate::os::proc;
-use crate::shutdown::{Shutdown, ShutdownPlan};
 use crate::state::claim::{Claim, Target};
 use crate::state::format::{self, Heartbeat};
 use crate::state::owner;
@@ -243,6 +243,10 @@ fn beat_interval_ms(deadline_s: u64) -> u64 {
 
 const NEVER: u64 = u64::MAX;
 
+/// Starts an installed shutdown plan and waits for the process to exit: it
+/// never returns.
+pub(crate) type ShutdownTrigger = dyn Fn() -> Result<Infallible> + Send + Sync;
+
 /// The health state of one unit, written by the process that owns it.
 ///
 /// Made by [`Health::builder`]. [`load`](Health::load) runs the sanity
@@ -285,8 +289,10 @@ pub struct Health {
     beat_every: AtomicU64,
     /// sd_notify, when `NOTIFY_SOCKET` was set at build time.
     notify: Notifier,
-    /// The installed shutdown plan, for [`Health::shutdown`].
-    shutdown: OnceLock<Shutdown>,
+    /// What [`Health::shutdown`] runs: set once, by the shutdown plan's
+    /// `install`. The shutdown layer sits above this one and drives it;
+    /// this module never names its types.
+    shutdown: OnceLock<Box<ShutdownTrigger>>,
 }
 
 struct State {
@@ -1080,86 +1086,16 @@ impl Health {
         first.map_or(Ok(()), Err)
     }
 
-    /// Starts a graceful shutdown plan for this handle: which signals start
-    /// it, how long to drain, when readiness drops, which hooks run. See
-    /// [`ShutdownPlan`]; nothing happens until
-    /// [`install`](ShutdownPlan::install).
-    ///
-    /// The plan keeps a weak reference: keep the `Arc` alive for as long as
-    /// the process runs (the plan resets the unit through it).
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use std::sync::Arc;
-    /// use std::time::Duration;
-    ///
-    /// let dir = tempfile::tempdir()?;
-    /// let health = Arc::new(liveness::Health::builder().unit("api").rundir(dir.path()).build()?);
-    /// health.load()?;
-    /// let plan = health
-    ///     .on_shutdown()
-    ///     .signals(&[]) // this example installs no signal handler
-    ///     .drain(Duration::from_secs(2))
-    ///     .hook("flush", || Ok(()));
-    /// let shutdown = plan.install()?;
-    /// assert!(!shutdown.is_started());
-    /// # Ok::<(), Box<dyn std::error::Error>>(())
-    /// ```
-    pub fn on_shutdown(self: &Arc<Self>) -> ShutdownPlan {
-        ShutdownPlan::new(Arc::downgrade(self))
+    /// The trigger of the shutdown plan installed on this handle, if any:
+    /// what [`Health::shutdown`] runs.
+    pub(crate) fn shutdown_trigger(&self) -> Option<&ShutdownTrigger> {
+        self.shutdown.get().map(|b| &**b)
     }
 
-    /// Starts the installed shutdown plan from code and waits for it: the
-    /// process exits when the plan has run. Call it from any thread; a
-    /// second caller, or a caller after a signal started the plan, waits for
-    /// the first. For a call that does not block, use
-    /// [`Shutdown::start`].
-    ///
-    /// # Errors
-    ///
-    /// [`ErrorKind::InvalidInput`] when no plan was installed with
-    /// [`ShutdownPlan::install`]. It never returns otherwise.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// let dir = tempfile::tempdir()?;
-    /// let health = liveness::Health::builder().unit("u").rundir(dir.path()).build()?;
-    /// let err = health.shutdown().unwrap_err();
-    /// assert_eq!(err.kind(), liveness::ErrorKind::InvalidInput);
-    /// # Ok::<(), Box<dyn std::error::Error>>(())
-    /// ```
-    pub fn shutdown(&self) -> Result<std::convert::Infallible> {
-        match self.shutdown.get() {
-            Some(s) => s.trigger(),
-            None => Err(Error::new(
-                ErrorKind::InvalidInput,
-                format!("unit {}", self.unit.name()),
-                "no shutdown plan installed (Health::on_shutdown)",
-            )),
-        }
-    }
-
-    /// Whether a shutdown plan is installed.
-    pub(crate) fn has_shutdown(&self) -> bool {
-        self.shutdown.get().is_some()
-    }
-
-    /// The error for a second plan.
-    pub(crate) fn plan_installed(&self) -> Error {
-        Error::new(
-            ErrorKind::InvalidInput,
-            format!("unit {}", self.unit.name()),
-            "a shutdown plan is already installed",
-        )
-    }
-
-    /// Records the installed plan; refuses a second one.
-    pub(crate) fn set_shutdown(&self, shutdown: Shutdown) -> Result<()> {
-        self.shutdown
-            .set(shutdown)
-            .map_err(|_| self.plan_installed())
+    /// Records the trigger of the shutdown plan being installed; `false`
+    /// when a plan is already installed.
+    pub(crate) fn set_shutdown_trigger(&self, trigger: Box<ShutdownTrigger>) -> bool {
+        self.shutdown.set(trigger).is_ok()
     }
 
     /// The sd_notify bridge of this handle.

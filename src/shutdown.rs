@@ -7,6 +7,7 @@
 //! its own thread with its own timeout; a hook that overruns is abandoned,
 //! not killed (threads cannot be), and the process exits anyway.
 
+use std::convert::Infallible;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, Weak, mpsc};
@@ -30,6 +31,71 @@ const DEFAULT_HOOK_TIMEOUT: Duration = Duration::from_secs(5);
 const DEFAULT_BUDGET: Duration = Duration::from_secs(30);
 /// Exit code when the budget runs out before the plan finished.
 const BUDGET_EXIT: i32 = 1;
+
+/// The shutdown plan's entry points on the handle: defined here, beside
+/// the plan, so that `health.rs` (the layer below) never names it.
+impl Health {
+    /// Starts a graceful shutdown plan for this handle: which signals start
+    /// it, how long to drain, when readiness drops, which hooks run. See
+    /// [`ShutdownPlan`]; nothing happens until
+    /// [`install`](ShutdownPlan::install).
+    ///
+    /// The plan keeps a weak reference: keep the `Arc` alive for as long as
+    /// the process runs (the plan resets the unit through it).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use std::time::Duration;
+    ///
+    /// let dir = tempfile::tempdir()?;
+    /// let health = Arc::new(liveness::Health::builder().unit("api").rundir(dir.path()).build()?);
+    /// health.load()?;
+    /// let plan = health
+    ///     .on_shutdown()
+    ///     .signals(&[]) // this example installs no signal handler
+    ///     .drain(Duration::from_secs(2))
+    ///     .hook("flush", || Ok(()));
+    /// let shutdown = plan.install()?;
+    /// assert!(!shutdown.is_started());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn on_shutdown(self: &Arc<Self>) -> ShutdownPlan {
+        ShutdownPlan::new(Arc::downgrade(self))
+    }
+
+    /// Starts the installed shutdown plan from code and waits for it: the
+    /// process exits when the plan has run. Call it from any thread; a
+    /// second caller, or a caller after a signal started the plan, waits for
+    /// the first. For a call that does not block, use
+    /// [`Shutdown::start`].
+    ///
+    /// # Errors
+    ///
+    /// [`ErrorKind::InvalidInput`] when no plan was installed with
+    /// [`ShutdownPlan::install`]. It never returns otherwise.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let dir = tempfile::tempdir()?;
+    /// let health = liveness::Health::builder().unit("u").rundir(dir.path()).build()?;
+    /// let err = health.shutdown().unwrap_err();
+    /// assert_eq!(err.kind(), liveness::ErrorKind::InvalidInput);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn shutdown(&self) -> Result<Infallible> {
+        match self.shutdown_trigger() {
+            Some(trigger) => trigger(),
+            None => Err(Error::new(
+                ErrorKind::InvalidInput,
+                format!("unit {}", self.unit().name()),
+                "no shutdown plan installed (Health::on_shutdown)",
+            )),
+        }
+    }
+}
 
 /// When a shutdown plan makes the unit not ready (removes `ready`).
 ///
@@ -422,9 +488,16 @@ impl ShutdownPlan {
                 started: AtomicBool::new(false),
             }),
         };
-        if health.has_shutdown() {
+        let installed = || {
+            Error::new(
+                ErrorKind::InvalidInput,
+                format!("unit {}", health.unit().name()),
+                "a shutdown plan is already installed",
+            )
+        };
+        if health.shutdown_trigger().is_some() {
             // Checked first, so that a refused plan installs no handler.
-            return Err(health.plan_installed());
+            return Err(installed());
         }
         let signals = if self.signals.is_empty() {
             None
@@ -435,7 +508,10 @@ impl ShutdownPlan {
                 })?,
             )
         };
-        health.set_shutdown(shutdown.clone())?;
+        let trigger = shutdown.clone();
+        if !health.set_shutdown_trigger(Box::new(move || trigger.trigger())) {
+            return Err(installed());
+        }
         if let Some(mut signals) = signals {
             let s = shutdown.clone();
             std::thread::Builder::new()
