@@ -2,9 +2,11 @@
 //!
 //! Here: the builder ([`Supervisor`]), how a run ended ([`Outcome`]) and
 //! what is written about it afterwards (the termination log). The run
-//! itself — the claim, the gate, the loop — is `run.rs`.
+//! itself — the claim, the gate, the loop — is `run.rs`; the loop's stop
+//! policy, a state machine, is `stop.rs`.
 
 mod run;
+mod stop;
 
 use std::ffi::OsString;
 use std::io;

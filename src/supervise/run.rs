@@ -22,7 +22,9 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant, SystemTime};
 
 use nix::sys::signal::Signal;
+use nix::sys::signalfd::SignalFd;
 
+use super::stop::{Act, Stop};
 use super::{Outcome, Supervisor};
 use crate::error::{Error, ErrorKind, Result};
 use crate::os::proc;
@@ -123,6 +125,18 @@ struct Run<'s> {
     orphans: u64,
 }
 
+/// How the child's part of a run ended, before the exit-code map: what
+/// [`Run::outcome`] turns into the [`Outcome`].
+enum Ending {
+    /// A stop signal came while the birth dependencies were awaited.
+    StoppedBeforeStart(i32),
+    /// The command could not be executed: 127 not found, 126 otherwise.
+    NotExecuted { code: u8, why: String },
+    /// The child ran and ended; `stop` says whether the supervisor stopped
+    /// it.
+    Ended { ended: Ended, stop: Stop },
+}
+
 /// What the loop learned from one batch of signals.
 #[derive(Default)]
 struct Batch {
@@ -141,7 +155,7 @@ impl Run<'_> {
     fn start_and_supervise(
         &mut self,
         program: &OsString,
-        sfd: &nix::sys::signalfd::SignalFd,
+        sfd: &SignalFd,
         signals: SupervisorSignals,
         me: Target,
         started: Instant,
@@ -166,22 +180,13 @@ impl Run<'_> {
         if !sup.birth_deps.is_empty()
             && let Some(sig) = self.await_birth(sfd)?
         {
-            let code = 128 + sig as u8;
             let name = text::signal_name(sig);
-            self.bury_unborn(code, &format!("stopped by {name} before it started"));
-            return Ok((
-                Outcome {
-                    exit_code: sup.map_code(code),
-                    child_code: code,
-                    signal: Some(sig),
-                    exec_error: None,
-                    stopped_by: Some(name),
-                    killed: false,
-                    orphans_reaped: self.orphans,
-                    duration: started.elapsed(),
-                },
-                None,
-            ));
+            self.bury_unborn(
+                128 + sig as u8,
+                &format!("stopped by {name} before it started"),
+            );
+            let outcome = self.outcome(Ending::StoppedBeforeStart(sig), started.elapsed());
+            return Ok((outcome, None));
         }
         self.supervise(program, sfd, signals)
     }
@@ -227,7 +232,7 @@ impl Run<'_> {
     }
 
     /// Reads every pending signal; reaps on SIGCHLD.
-    fn read_signals(&mut self, sfd: &nix::sys::signalfd::SignalFd, child: Option<u32>) -> Batch {
+    fn read_signals(&mut self, sfd: &SignalFd, child: Option<u32>) -> Batch {
         let mut batch = Batch::default();
         while let Ok(Some(info)) = sfd.read_signal() {
             let signo = info.ssi_signo as i32;
@@ -251,7 +256,7 @@ impl Run<'_> {
 
     /// Waits for the birth dependencies. `Ok(Some(sig))` when a stop signal
     /// came first.
-    fn await_birth(&mut self, sfd: &nix::sys::signalfd::SignalFd) -> Result<Option<i32>> {
+    fn await_birth(&mut self, sfd: &SignalFd) -> Result<Option<i32>> {
         let deps = &self.sup.birth_deps;
         let watcher = Watcher::new(deps);
         let deadline = Instant::now() + self.sup.birth_timeout;
@@ -300,7 +305,7 @@ impl Run<'_> {
     fn supervise(
         &mut self,
         program: &OsString,
-        sfd: &nix::sys::signalfd::SignalFd,
+        sfd: &SignalFd,
         signals: SupervisorSignals,
     ) -> Result<(Outcome, Option<String>)> {
         let sup = self.sup;
@@ -364,128 +369,119 @@ impl Run<'_> {
                 let why = format!("{}: {}", program.to_string_lossy(), text::error_text(&e));
                 let _ = born; // the program never ran: no birth
                 self.bury_unborn(code, &why);
-                let last = None;
-                return Ok((
-                    Outcome {
-                        exit_code: sup.map_code(code),
-                        child_code: code,
-                        signal: None,
-                        exec_error: Some(why),
-                        stopped_by: None,
-                        killed: false,
-                        orphans_reaped: self.orphans,
-                        duration: started.elapsed(),
-                    },
-                    last,
-                ));
+                let outcome = self.outcome(Ending::NotExecuted { code, why }, started.elapsed());
+                return Ok((outcome, None));
             }
         };
         let pid = child.id();
         drop(child); // reaped with waitpid(-1), never through std
         log::info!("unit {}: started pid {pid}", self.unit().name());
 
-        let death = (!sup.death_deps.is_empty()).then(|| Watcher::new(&sup.death_deps));
-        let mut stop_deadline: Option<Instant> = None;
-        let mut stopped_by = None;
-        let mut killed = false;
-        let mut ints = 0;
+        let (ended, stop) = self.supervise_child(pid, sfd);
+        let duration = started.elapsed();
+        self.kill_descendants(pid);
+        let last = self.finish(&born, ended);
+        let outcome = self.outcome(Ending::Ended { ended, stop }, duration);
+        log::info!(
+            "unit {}: pid {pid} ended with status {}",
+            self.unit().name(),
+            outcome.child_code
+        );
+        Ok((outcome, last))
+    }
+
+    /// The loop, as tini's: read the signals and reap; hand each signal,
+    /// each death of a dependency and the clock to the stop policy
+    /// ([`Stop`]) and do what it says; sleep until the next of them.
+    /// Returns how the child ended, and the policy's final state.
+    fn supervise_child(&mut self, pid: u32, sfd: &SignalFd) -> (Ended, Stop) {
+        let deps = &self.sup.death_deps;
+        let death = (!deps.is_empty()).then(|| Watcher::new(deps));
+        let mut stop = Stop::new(self.sup.grace);
         let mut check_deaths = death.is_some();
-        let ended = loop {
+        loop {
             let batch = self.read_signals(sfd, Some(pid));
             if let Some(ended) = batch.child {
-                break ended;
+                return (ended, stop);
             }
             for sig in batch.signals {
-                match sig {
-                    nix::libc::SIGINT => {
-                        ints += 1;
-                        if ints >= 2 && !killed {
-                            log::info!("second SIGINT: killing pid {pid}");
-                            self.signal(pid, nix::libc::SIGKILL);
-                            killed = true;
-                        } else if stop_deadline.is_none() {
-                            stopped_by = Some("SIGINT".to_owned());
-                            stop_deadline = Some(self.begin_stop(pid, sig));
-                        } else {
-                            self.signal(pid, sig);
-                        }
-                    }
-                    nix::libc::SIGTERM if stop_deadline.is_none() => {
-                        stopped_by = Some("SIGTERM".to_owned());
-                        stop_deadline = Some(self.begin_stop(pid, sig));
-                    }
-                    // A second TERM is forwarded; the grace is not shortened.
-                    // Everything else (TSTP, CONT, real-time signals...) is
-                    // forwarded as it came.
-                    _ => self.signal(pid, sig),
-                }
+                let act = stop.on_signal(sig, Instant::now());
+                self.act(pid, act);
             }
             if let Some(w) = &death
                 && check_deaths
             {
                 w.drain();
-                if stop_deadline.is_none()
-                    && let Some((unit, why)) = dead_dep(&sup.death_deps)
+                if stop.watches_deaths()
+                    && let Some((unit, why)) = dead_dep(deps)
                 {
                     log::info!("death dependency {unit}: {why}: stopping pid {pid}");
-                    stopped_by = Some(format!("death dependency {unit}: {why}"));
-                    stop_deadline = Some(self.begin_stop(pid, nix::libc::SIGTERM));
+                    let why = format!("death dependency {unit}: {why}");
+                    let act = stop.on_dead_dep(why, Instant::now());
+                    self.act(pid, act);
                 }
             }
             let now = Instant::now();
-            if let Some(d) = stop_deadline
-                && now >= d
-                && !killed
-            {
-                log::info!("grace expired: killing pid {pid}");
-                self.signal(pid, nix::libc::SIGKILL);
-                killed = true;
-            }
-            let mut wait: Option<Duration> = None;
-            if let Some(d) = stop_deadline
-                && !killed
-            {
-                wait = Some(d.saturating_duration_since(now));
-            }
-            if death.is_some() && stop_deadline.is_none() {
-                wait = Some(wait.map_or(watch::FALLBACK, |w| w.min(watch::FALLBACK)));
-            }
+            let act = stop.on_tick(now);
+            self.act(pid, act);
             let mut fds = vec![sfd.as_fd()];
-            if stop_deadline.is_none()
-                && let Some(fd) = death.as_ref().and_then(|w| w.fd())
+            if stop.watches_deaths()
+                && let Some(fd) = death.as_ref().and_then(Watcher::fd)
             {
                 fds.push(fd);
             }
-            let timeout = wait.map_or(-1, watch::millis);
-            let ready = os::poll_readable(&fds, timeout).unwrap_or_default();
+            let timeout = stop.poll_timeout(now, death.is_some());
+            let ready =
+                os::poll_readable(&fds, timeout.map_or(-1, watch::millis)).unwrap_or_default();
             // Re-check the dependencies on an inotify event or a fallback
             // tick (a timeout), not on every signal.
             check_deaths = ready.get(1).copied().unwrap_or(false) || !ready.iter().any(|r| *r);
+        }
+    }
+
+    /// Does what the stop policy says about the child `pid`.
+    fn act(&self, pid: u32, act: Act) {
+        match act {
+            Act::Nothing => {}
+            Act::Forward(sig) => self.signal(pid, sig),
+            Act::Stop(sig) => self.begin_stop(pid, sig),
+            Act::Kill(why) => {
+                log::info!("{why}: killing pid {pid}");
+                self.signal(pid, nix::libc::SIGKILL);
+            }
+        }
+    }
+
+    /// The one place an [`Outcome`] is made: from how the child's part of
+    /// the run ended, after the exit-code map.
+    fn outcome(&self, ending: Ending, duration: Duration) -> Outcome {
+        let (code, signal, exec_error, stopped_by, killed) = match ending {
+            Ending::StoppedBeforeStart(sig) => (
+                128 + sig as u8,
+                Some(sig),
+                None,
+                Some(text::signal_name(sig)),
+                false,
+            ),
+            Ending::NotExecuted { code, why } => (code, None, Some(why), None, false),
+            Ending::Ended { ended, stop } => {
+                let (code, signal) = match ended {
+                    Ended::Code(c) => (c, None),
+                    Ended::Signal(n) => (u8::try_from(128 + n).unwrap_or(u8::MAX), Some(n)),
+                };
+                (code, signal, None, stop.stopped_by(), stop.killed())
+            }
         };
-        let duration = started.elapsed();
-        self.kill_descendants(pid);
-        let (code, signal) = match ended {
-            Ended::Code(c) => (c, None),
-            Ended::Signal(n) => (u8::try_from(128 + n).unwrap_or(u8::MAX), Some(n)),
-        };
-        let last = self.finish(&born, ended);
-        log::info!(
-            "unit {}: pid {pid} ended with status {code}",
-            self.unit().name()
-        );
-        Ok((
-            Outcome {
-                exit_code: sup.map_code(code),
-                child_code: code,
-                signal,
-                exec_error: None,
-                stopped_by,
-                killed,
-                orphans_reaped: self.orphans,
-                duration,
-            },
-            last,
-        ))
+        Outcome {
+            exit_code: self.sup.map_code(code),
+            child_code: code,
+            signal,
+            exec_error,
+            stopped_by,
+            killed,
+            orphans_reaped: self.orphans,
+            duration,
+        }
     }
 
     /// The parent side of the gate (runs on a helper thread while `spawn`
@@ -533,13 +529,13 @@ impl Run<'_> {
         }
     }
 
-    /// Marks the unit not ready, forwards the stop signal, starts the grace.
-    fn begin_stop(&self, pid: u32, sig: i32) -> Instant {
+    /// Marks the unit not ready and sends the stop signal: the grace
+    /// starts (see [`Stop`]).
+    fn begin_stop(&self, pid: u32, sig: i32) {
         if let Err(e) = write::remove_at(self.dir.as_fd(), format::READY) {
             log::warn!("{}: {e}", self.unit().file(format::READY).display());
         }
         self.signal(pid, sig);
-        Instant::now() + self.sup.grace
     }
 
     /// Kills and reaps whatever is left: the child's process group, then
