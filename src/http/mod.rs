@@ -31,13 +31,17 @@
 //!   spins; one request per connection (`Connection: close`), as the
 //!   kubelet's probes do anyway.
 //!
-//! The design, with the attacks it was measured against, is in
+//! This module is the API and the routes; `transport.rs` is the bounded
+//! server, which asks the routes for answers through a `Handler` and never
+//! names them. The design, with the attacks it was measured against, is in
 //! `doc/http.md`. tiny_http 0.12 (the crate first planned) starts a
 //! thread per connection without limit and reads a header line without a
 //! size limit: 1,000 stalled connections made 1,006 threads, and one
 //! 200 MiB header line 220 MB of RSS.
 
 mod transport;
+
+use transport::{Handler, Request, Response};
 
 use std::io;
 use std::net::{SocketAddr, TcpListener, ToSocketAddrs};
@@ -184,21 +188,19 @@ impl ServerBuilder {
         let want = (MAX_CONNECTIONS + transport::FD_HEADROOM) as u64;
         let soft = net::raise_open_files(want)
             .map_err(|e| Error::new(ErrorKind::Io, "open-file limit", text::error_text(&e)))?;
-        let cap = transport::connection_cap(soft);
+        let cap = transport::connection_cap(soft, MAX_CONNECTIONS);
         if cap < MAX_CONNECTIONS {
             log::warn!(
                 "HTTP: the open-file limit is {soft}: at most {cap} connections at once \
                  (raise the hard limit to {want} for {MAX_CONNECTIONS})"
             );
         }
-        let shared = Arc::new(Shared {
-            units,
-            request_timeout: self.request_timeout,
-        });
+        let handler: Arc<dyn Handler> = Arc::new(Routes { units });
+        let request_timeout = self.request_timeout;
         let acceptor = std::thread::Builder::new()
             .name("liveness-http".into())
             .stack_size(transport::STACK)
-            .spawn(move || transport::serve(&listener, shared, cap))
+            .spawn(move || transport::serve(&listener, handler, request_timeout, cap))
             .map_err(|e| Error::new(ErrorKind::Io, "HTTP server thread", e.to_string()))?;
         log::info!("serving health on http://{addr}");
         Ok(Server {
@@ -343,72 +345,26 @@ impl Health {
     }
 }
 
-struct Shared {
+/// What the routes serve.
+struct Routes {
     units: Vec<Unit>,
-    request_timeout: Duration,
 }
 
-/// What a request asked for, once read whole.
-struct Request {
-    method: String,
-    path: String,
-}
-
-/// A response: status, reason phrase, content type, extra headers, body.
-struct Response {
-    status: u16,
-    reason: &'static str,
-    content_type: &'static str,
-    extra: &'static str,
-    body: String,
-}
-
-impl Response {
-    fn text(status: u16, reason: &'static str, body: String) -> Response {
-        Response {
-            status,
-            reason,
-            content_type: "text/plain; charset=utf-8",
-            extra: "",
-            body,
-        }
+/// The routes, as the transport asks for them: it reads a request whole,
+/// asks for the answer on a worker thread, and writes it.
+impl Handler for Routes {
+    fn respond(&self, req: &Request) -> Response {
+        route(req, self)
     }
 
-    fn timeout() -> Response {
-        Response::text(408, "Request Timeout", "request timeout\n".into())
+    /// `/health` judges every unit of the run directories, not only the
+    /// served ones.
+    fn is_heavy(&self, req: &Request) -> bool {
+        req.path.split(['?', '#']).next() == Some("/health")
     }
 }
 
-/// The answer's bytes for a request read whole: what a worker computes.
-fn respond(req: &Request, shared: &Shared) -> Vec<u8> {
-    render(&route(req, shared), req.method == "HEAD")
-}
-
-/// Whether a request judges every unit of the run directories (`/health`),
-/// not only the served ones.
-fn is_heavy(req: &Request) -> bool {
-    req.path.split(['?', '#']).next() == Some("/health")
-}
-
-/// Status line, headers and (unless `head_only`) body.
-fn render(response: &Response, head_only: bool) -> Vec<u8> {
-    let mut out = format!(
-        "HTTP/1.1 {} {}\r\nContent-Type: {}\r\nContent-Length: {}\r\n\
-         Cache-Control: no-store\r\nConnection: close\r\n{}\r\n",
-        response.status,
-        response.reason,
-        response.content_type,
-        response.body.len(),
-        response.extra,
-    )
-    .into_bytes();
-    if !head_only {
-        out.extend_from_slice(response.body.as_bytes());
-    }
-    out
-}
-
-fn route(req: &Request, shared: &Shared) -> Response {
+fn route(req: &Request, routes: &Routes) -> Response {
     let path = req.path.split(['?', '#']).next().unwrap_or_default();
     let mode = match path {
         "/health/live" => Some(Mode::Live),
@@ -429,8 +385,8 @@ fn route(req: &Request, shared: &Shared) -> Response {
         return r;
     }
     match mode {
-        Some(mode) => probe(&shared.units, mode),
-        None => everything(&shared.units),
+        Some(mode) => probe(&routes.units, mode),
+        None => everything(&routes.units),
     }
 }
 
