@@ -10,6 +10,7 @@
 mod cli;
 mod deadline;
 mod exit_code;
+mod help;
 // The binary's own system calls, its C `main` among them: the only module
 // that may use `unsafe`.
 #[allow(unsafe_code)]
@@ -27,7 +28,7 @@ use liveness::{ErrorKind, Health, Probe, Progress, Unit};
 
 /// A failure of the command itself (not a probe verdict).
 enum Failure {
-    Usage(String),
+    Usage(Usage),
     Lib(liveness::Error),
     /// `liveness run` failed itself: exit 123 to 125.
     Run(Box<Failure>),
@@ -43,7 +44,7 @@ impl From<liveness::Error> for Failure {
 
 impl From<Usage> for Failure {
     fn from(u: Usage) -> Failure {
-        Failure::Usage(u.0)
+        Failure::Usage(u)
     }
 }
 
@@ -108,7 +109,7 @@ fn out(text: &str) -> Result<(), Failure> {
 fn run(args: impl IntoIterator<Item = std::ffi::OsString>) -> Result<ExitCode, Failure> {
     let command = match cli::parse(args) {
         Ok(c) => c,
-        Err(u) if u.0.starts_with("run: ") => return Err(Failure::Run(Box::new(u.into()))),
+        Err(u) if u.command == Some("run") => return Err(Failure::Run(Box::new(u.into()))),
         Err(u) => return Err(u.into()),
     };
     match command {
@@ -177,7 +178,7 @@ fn run(args: impl IntoIterator<Item = std::ffi::OsString>) -> Result<ExitCode, F
             Ok(ExitCode::Timeout)
         }
         Command::Help(topic) => {
-            out(topic.map_or(cli::HELP, cli::command_help))?;
+            out(topic.map_or(help::HELP, help::command_help))?;
             Ok(ExitCode::Ok)
         }
         Command::Version => {
@@ -305,9 +306,10 @@ fn supervise(r: cli::Run) -> Result<ExitCode, Failure> {
             None | Some("0" | "false") => false,
             Some("1" | "true") => true,
             Some(v) => {
-                return Err(Failure::Usage(format!(
-                    "run: $LIVENESS_READY_ON_START: {v:?} is not 1, true, 0 or false"
-                )));
+                return Err(Failure::Usage(Usage {
+                    command: Some("run"),
+                    message: format!("$LIVENESS_READY_ON_START: {v:?} is not 1, true, 0 or false"),
+                }));
             }
         };
     let env_duration = |name: &str| -> Result<Option<Duration>, Failure> {
@@ -398,9 +400,10 @@ fn serve(
     _: Option<std::path::PathBuf>,
     _: Option<Duration>,
 ) -> Result<ExitCode, Failure> {
-    Err(Failure::Usage(
-        "serve: this liveness was built without the http feature".into(),
-    ))
+    Err(Failure::Usage(Usage {
+        command: Some("serve"),
+        message: "this liveness was built without the http feature".into(),
+    }))
 }
 
 fn unit(target: &Target) -> Result<Unit, Failure> {
