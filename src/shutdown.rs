@@ -22,8 +22,9 @@ use crate::vocab::text;
 /// Set by Kubernetes in every container: its presence means "under
 /// Kubernetes", where the default drain delay is 5 s.
 pub const KUBERNETES_ENV: &str = "KUBERNETES_SERVICE_HOST";
-/// The grace period in whole seconds, to match the pod's
-/// `terminationGracePeriodSeconds` (default budget: 30 s).
+/// The grace period, to match the pod's `terminationGracePeriodSeconds`
+/// (default budget: 30 s): seconds (`30`), or a duration in Go's form
+/// (`30s`, `1m30s`, `1.5s`).
 pub const GRACE_PERIOD_ENV: &str = "LIVENESS_GRACE_PERIOD";
 
 const DEFAULT_DRAIN_K8S: Duration = Duration::from_secs(5);
@@ -204,11 +205,13 @@ fn budget_from_env() -> std::result::Result<Duration, String> {
         return Ok(DEFAULT_BUDGET);
     };
     let v = v.to_string_lossy().into_owned();
-    let max = text::YEAR.as_secs();
-    match text::number(&v, 1, max) {
-        Some(s) => Ok(Duration::from_secs(s)),
-        None => Err(format!(
-            "${GRACE_PERIOD_ENV}={v:?}: must be whole seconds from 1 to {max}"
+    let second = Duration::from_secs(1);
+    match text::duration(&v, second) {
+        Some(d) if d >= second => Ok(d),
+        _ => Err(format!(
+            "${GRACE_PERIOD_ENV}={v:?}: must be a duration from 1 s to {}: seconds, or \
+             Go's form (30s, 1m30s, 1.5s)",
+            text::duration_text(text::YEAR)
         )),
     }
 }
@@ -362,7 +365,8 @@ impl ShutdownPlan {
 
     /// The whole plan's time limit, from the first signal to the exit: set
     /// it to the pod's `terminationGracePeriodSeconds`. Default:
-    /// `LIVENESS_GRACE_PERIOD` seconds, else 30 s (the Kubernetes default).
+    /// `LIVENESS_GRACE_PERIOD` (seconds, or `30s`, `1m30s`), else 30 s (the
+    /// Kubernetes default).
     ///
     /// # Examples
     ///
@@ -433,7 +437,7 @@ impl ShutdownPlan {
     /// # Errors
     ///
     /// [`ErrorKind::InvalidInput`]: the plan does not fit its budget (strict
-    /// only), `LIVENESS_GRACE_PERIOD` is not whole seconds from 1, the exit
+    /// only), `LIVENESS_GRACE_PERIOD` is not a duration from 1 s, the exit
     /// code is not 0 to 255, a signal cannot be handled (SIGKILL, SIGSEGV,
     /// an unknown number), the handle was dropped, or a plan is already
     /// installed on it. [`ErrorKind::Io`] when the signal thread cannot be

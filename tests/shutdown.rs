@@ -408,10 +408,21 @@ fn the_environment_sets_budget_and_drain_defaults() {
     assert!(demo.has("stopping (drain 0 s, budget 30 s)"));
     assert!(!demo.has("draining"));
 
+    // Go's form, as kubexit's variables have it, is a duration too.
     let rundir = Rundir::new();
-    let mut demo = Demo::start_env(&rundir, &[], &[("LIVENESS_GRACE_PERIOD", "30s")]);
-    assert_eq!(demo.exit().code(), Some(2));
-    assert!(demo.has("$LIVENESS_GRACE_PERIOD=\"30s\": must be whole seconds"));
+    let mut demo = Demo::start_env(&rundir, &[], &[("LIVENESS_GRACE_PERIOD", "1m30s")]);
+    demo.wait_for("ready");
+    demo.tree.signal(Signal::SIGTERM);
+    assert_eq!(demo.exit().code(), Some(0));
+    assert!(demo.has("stopping (drain 0 s, budget 90 s)"));
+
+    for bad in ["30x", "0", "-1s"] {
+        let rundir = Rundir::new();
+        let mut demo = Demo::start_env(&rundir, &[], &[("LIVENESS_GRACE_PERIOD", bad)]);
+        assert_eq!(demo.exit().code(), Some(2), "{bad}");
+        let line = format!("$LIVENESS_GRACE_PERIOD={bad:?}: must be a duration from 1 s");
+        assert!(demo.has(&line), "{bad}: {:#?}", demo.lines());
+    }
 }
 
 /// Shutdown started from code by two threads at once runs once.

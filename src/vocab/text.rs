@@ -83,47 +83,77 @@ pub fn number(text: &str, min: u64, max: u64) -> Option<u64> {
     decimal(text.as_bytes(), max).ok().filter(|n| *n >= min)
 }
 
-/// A duration as users write it: whole seconds (`30`), or Go's form as
-/// kubexit's variables hold it (`30s`, `1m30s`, `500ms`, `2h`); at most a
-/// [`YEAR`]. `None` for anything else.
+/// A duration as users write it: a canonical decimal number of `bare`
+/// (seconds for most options; milliseconds where an option always took
+/// them), or Go's form, as kubexit's variables and Go programs write
+/// durations: one or more numbers, each with an optional fraction and a
+/// unit (`ns`, `us` or `µs`, `ms`, `s`, `m`, `h`): `30s`, `1.5s`, `1m30s`,
+/// `500ms`, `2h`. At most a [`YEAR`]; no sign. `None` for anything else.
 ///
 /// # Examples
 ///
 /// ```
 /// use std::time::Duration;
 /// use liveness::text::duration;
-/// assert_eq!(duration("90"), Some(Duration::from_secs(90)));
-/// assert_eq!(duration("1m30s"), Some(Duration::from_secs(90)));
-/// assert_eq!(duration("soon"), None);
+/// let s = Duration::from_secs(1);
+/// assert_eq!(duration("90", s), Some(Duration::from_secs(90)));
+/// assert_eq!(duration("1m30s", s), Some(Duration::from_secs(90)));
+/// assert_eq!(duration("1.5s", s), Some(Duration::from_millis(1500)));
+/// assert_eq!(duration("800", Duration::from_millis(1)), Some(Duration::from_millis(800)));
+/// assert_eq!(duration("soon", s), None);
 /// ```
-pub fn duration(text: &str) -> Option<Duration> {
-    if let Some(s) = number(text, 0, YEAR.as_secs()) {
-        return Some(Duration::from_secs(s));
-    }
-    let mut total = Duration::ZERO;
-    let mut rest = text;
-    if rest.is_empty() {
+pub fn duration(text: &str, bare: Duration) -> Option<Duration> {
+    let nanos = match number(text, 0, u64::MAX) {
+        Some(n) => u128::from(n).checked_mul(bare.as_nanos())?,
+        None => go_duration_nanos(text)?,
+    };
+    (nanos <= YEAR.as_nanos())
+        .then(|| Duration::from_nanos(u64::try_from(nanos).unwrap_or(u64::MAX)))
+}
+
+/// Go's `time.ParseDuration` without a sign, in nanoseconds (fractions
+/// of a nanosecond dropped); `None` on overflow.
+fn go_duration_nanos(text: &str) -> Option<u128> {
+    if text.is_empty() {
         return None;
     }
+    let mut total: u128 = 0;
+    let mut rest = text;
     while !rest.is_empty() {
-        let digits = rest.bytes().take_while(u8::is_ascii_digit).count();
-        if digits == 0 {
+        let int_len = rest.bytes().take_while(u8::is_ascii_digit).count();
+        let (int, after) = rest.split_at(int_len);
+        let (frac, after) = match after.strip_prefix('.') {
+            Some(a) => a.split_at(a.bytes().take_while(u8::is_ascii_digit).count()),
+            None => ("", after),
+        };
+        if int.is_empty() && frac.is_empty() {
             return None;
         }
-        let n: u64 = rest[..digits].parse().ok()?;
-        rest = &rest[digits..];
-        let unit_len = rest.bytes().take_while(u8::is_ascii_alphabetic).count();
-        let part = match &rest[..unit_len] {
-            "ms" => Duration::from_millis(n),
-            "s" => Duration::from_secs(n),
-            "m" => Duration::from_secs(n.checked_mul(60)?),
-            "h" => Duration::from_secs(n.checked_mul(3600)?),
+        let unit_len = after
+            .find(|c: char| c.is_ascii_digit() || c == '.')
+            .unwrap_or(after.len());
+        let (unit, next) = after.split_at(unit_len);
+        let unit: u128 = match unit {
+            "ns" => 1,
+            "us" | "µs" | "μs" => 1_000,
+            "ms" => 1_000_000,
+            "s" => 1_000_000_000,
+            "m" => 60_000_000_000,
+            "h" => 3_600_000_000_000,
             _ => return None,
         };
-        rest = &rest[unit_len..];
+        let int: u128 = if int.is_empty() { 0 } else { int.parse().ok()? };
+        let mut part = int.checked_mul(unit)?;
+        if !frac.is_empty() {
+            // Eighteen digits are far below a nanosecond of an hour.
+            let frac = &frac[..frac.len().min(18)];
+            let scale = 10u128.pow(frac.len() as u32);
+            part = part.checked_add(frac.parse::<u128>().ok()? * unit / scale)?;
+        }
         total = total.checked_add(part)?;
+        rest = next;
     }
-    (total <= YEAR).then_some(total)
+    Some(total)
 }
 
 /// A duration as every message shows it: `30 s`, `1.5 s`, `0.25 s`.
@@ -223,9 +253,11 @@ mod tests {
         assert_eq!(number("5", 6, 9), None, "below the minimum");
     }
 
-    /// Durations: whole seconds and Go's forms, each at most a year.
+    /// Durations: a bare number of the option's unit, or Go's forms
+    /// (fractions included), each at most a year; nothing else.
     #[test]
     fn durations() {
+        let s = Duration::from_secs(1);
         for (v, ms) in [
             ("30", 30_000),
             ("30s", 30_000),
@@ -234,14 +266,42 @@ mod tests {
             ("2h", 7_200_000),
             ("0s", 0),
             ("0", 0),
+            ("1.5s", 1_500),
+            (".5s", 500),
+            ("5.s", 5_000),
+            ("1.5h", 5_400_000),
+            ("1h0.25m", 3_615_000),
+            ("1500000us", 1_500),
+            ("1500000µs", 1_500),
+            ("05s", 5_000),
         ] {
-            assert_eq!(duration(v), Some(Duration::from_millis(ms)), "{v}");
+            assert_eq!(duration(v, s), Some(Duration::from_millis(ms)), "{v}");
         }
-        for v in ["", "s", "1.5s", "-1s", "10d", "1s2", "99999999999h", "05"] {
-            assert_eq!(duration(v), None, "{v}");
+        assert_eq!(duration("1ns", s), Some(Duration::from_nanos(1)));
+        assert_eq!(
+            duration("800", Duration::from_millis(1)),
+            Some(Duration::from_millis(800))
+        );
+        for v in [
+            "",
+            "s",
+            ".s",
+            "1.5",
+            "-1s",
+            "+1s",
+            "10d",
+            "1s2",
+            "99999999999h",
+            "05",
+            "1 s",
+            "1S",
+        ] {
+            assert_eq!(duration(v, s), None, "{v}");
         }
-        assert_eq!(duration("31536000"), Some(YEAR));
-        assert_eq!(duration("31536001"), None);
+        assert_eq!(duration("31536000", s), Some(YEAR));
+        assert_eq!(duration("8760h", s), Some(YEAR));
+        assert_eq!(duration("31536001", s), None);
+        assert_eq!(duration("8760h1ns", s), None);
     }
 
     /// Real-time signals are named from SIGRTMIN, as `kill -l` does.

@@ -226,7 +226,7 @@ fn probe(p: &mut Parser) -> Result<Command, Usage> {
                 }
                 mode = Some(m);
             }
-            Long("max-age") => max_age = Some(seconds("--max-age", &p.value()?.string()?)?),
+            Long("max-age") => max_age = Some(age("--max-age", &p.value()?.string()?)?),
             Long("timeout") => timeout = millis("--timeout", &p.value()?.string()?)?,
             arg => return Err(arg.unexpected().into()),
         }
@@ -257,7 +257,7 @@ fn load(p: &mut Parser) -> Result<Command, Usage> {
             }
             Long("check") => checks.push(p.value()?.string()?),
             Long("heartbeat") => {
-                heartbeat = Some(seconds("--heartbeat", &p.value()?.string()?)?);
+                heartbeat = Some(whole_seconds("--heartbeat", &p.value()?.string()?)?);
             }
             arg => return Err(arg.unexpected().into()),
         }
@@ -327,7 +327,9 @@ fn beat(p: &mut Parser) -> Result<Command, Usage> {
             Short('h') | Long("help") => return Ok(Command::Help(Some("beat"))),
             Short('u') | Long("unit") => target.unit = Some(p.value()?.string()?),
             Short('r') | Long("rundir") => target.rundir = Some(p.value()?.into()),
-            Long("deadline") => deadline = Some(seconds("--deadline", &p.value()?.string()?)?),
+            Long("deadline") => {
+                deadline = Some(whole_seconds("--deadline", &p.value()?.string()?)?);
+            }
             arg => return Err(arg.unexpected().into()),
         }
     }
@@ -521,30 +523,82 @@ fn parse_signal(v: &str) -> Option<i32> {
     name.parse::<Signal>().ok().map(|s| s as i32)
 }
 
-/// A Go-style duration (`30s`, `1m30s`, `500ms`, `2h`), or whole seconds
-/// (`30`): what kubexit's `KUBEXIT_*` variables hold ([`text::duration`]).
-pub fn duration(what: &str, v: &str) -> Result<Duration, Usage> {
-    text::duration(v).ok_or_else(|| {
-        Usage::new(format!(
-            "{what}: {v:?} is not a duration (30, 30s, 1m30s, 500ms, 2h)"
-        ))
-    })
-}
-
 /// A canonical decimal number in `min..=max` ([`text::number`]).
 fn number(what: &str, v: &str, min: u64, max: u64) -> Result<u64, Usage> {
     text::number(v, min, max)
         .ok_or_else(|| Usage::new(format!("{what}: {v:?} is not a number from {min} to {max}")))
 }
 
-/// Whole seconds, 1 to a year.
-fn seconds(what: &str, v: &str) -> Result<Duration, Usage> {
-    number(what, v, 1, YEAR.as_secs()).map(Duration::from_secs)
+/// The unit of a bare number in a duration option.
+#[derive(Clone, Copy)]
+enum Bare {
+    Seconds,
+    Millis,
 }
 
-/// Milliseconds, 1 to 600,000 (the probe's and the server's timeouts).
+/// A duration option or variable ([`text::duration`]): a bare number
+/// counts in `bare` units, as the option always took it (and is refused in
+/// the same words), or Go's form (`1.5s`, `1m30s`, `500ms`); from `min` to
+/// `max`.
+fn duration_in(
+    what: &str,
+    v: &str,
+    bare: Bare,
+    min: Duration,
+    max: Duration,
+) -> Result<Duration, Usage> {
+    let (unit, forms) = match bare {
+        Bare::Seconds => (Duration::from_secs(1), "30, 30s, 1m30s, 1.5s, 500ms, 2h"),
+        Bare::Millis => (Duration::from_millis(1), "800, 800ms, 1.5s"),
+    };
+    if !v.is_empty() && v.bytes().all(|b| b.is_ascii_digit()) {
+        let per = |d: Duration| u64::try_from(d.as_nanos() / unit.as_nanos()).unwrap_or(u64::MAX);
+        let n = number(what, v, per(min), per(max))?;
+        return Ok(match bare {
+            Bare::Seconds => Duration::from_secs(n),
+            Bare::Millis => Duration::from_millis(n),
+        });
+    }
+    let d = text::duration(v, unit)
+        .ok_or_else(|| Usage::new(format!("{what}: {v:?} is not a duration ({forms})")))?;
+    if !(min..=max).contains(&d) {
+        return Err(Usage::new(format!(
+            "{what}: {v:?} is not a duration from {} to {}",
+            text::duration_text(min),
+            text::duration_text(max)
+        )));
+    }
+    Ok(d)
+}
+
+/// A duration of `liveness run`, `terminate` or `wait`, or of kubexit's
+/// `KUBEXIT_*` variables: seconds, or Go's form; up to a year.
+pub fn duration(what: &str, v: &str) -> Result<Duration, Usage> {
+    duration_in(what, v, Bare::Seconds, Duration::ZERO, YEAR)
+}
+
+/// A heartbeat's age limit: seconds, or Go's form; 1 s to a year.
+fn age(what: &str, v: &str) -> Result<Duration, Usage> {
+    duration_in(what, v, Bare::Seconds, Duration::from_secs(1), YEAR)
+}
+
+/// A heartbeat deadline: whole seconds (the state file holds seconds),
+/// bare or in Go's form (`90`, `1m30s`); 1 s to a year.
+fn whole_seconds(what: &str, v: &str) -> Result<Duration, Usage> {
+    let d = age(what, v)?;
+    if d.subsec_nanos() != 0 {
+        return Err(Usage::new(format!(
+            "{what}: {v:?} is not a whole number of seconds"
+        )));
+    }
+    Ok(d)
+}
+
+/// The probe's and the server's timeouts: milliseconds, or Go's form; 1 ms
+/// to 600 s.
 fn millis(what: &str, v: &str) -> Result<Duration, Usage> {
-    number(what, v, 1, MAX_PROBE_TIMEOUT_MS).map(Duration::from_millis)
+    let max = Duration::from_millis(MAX_PROBE_TIMEOUT_MS);
+    duration_in(what, v, Bare::Millis, Duration::from_millis(1), max)
 }
 
 #[cfg(test)]
@@ -724,14 +778,54 @@ mod tests {
         }
     }
 
-    /// A duration that does not parse is a usage error naming the flag.
+    /// Every duration option takes Go's forms; a bare number keeps the
+    /// unit, range and words the option always had; a bad value is a
+    /// usage error naming the option.
     #[test]
     fn durations() {
+        let ms = Duration::from_millis;
+        let probe = |args: &[&str]| {
+            let mut argv = vec!["probe"];
+            argv.extend(args);
+            parse_str(&argv)
+        };
+        let timeout = |v: &str| match probe(&["--timeout", v]) {
+            Ok(Command::Probe { timeout, .. }) => Ok(timeout),
+            other => Err(other.unwrap_err().to_string()),
+        };
+        assert_eq!(timeout("500"), Ok(ms(500)), "bare: milliseconds");
+        assert_eq!(timeout("1.5s"), Ok(ms(1500)));
+        assert_eq!(
+            timeout("0"),
+            Err("probe: --timeout: \"0\" is not a number from 1 to 600000".into())
+        );
+        assert_eq!(
+            timeout("11m"),
+            Err("probe: --timeout: \"11m\" is not a duration from 0.001 s to 600 s".into())
+        );
+        assert!(matches!(
+            probe(&["--max-age", "1m30s"]),
+            Ok(Command::Probe { max_age: Some(d), .. }) if d == ms(90_000)
+        ));
+        assert!(matches!(
+            parse_str(&["beat", "--deadline", "2m"]),
+            Ok(Command::Beat { deadline: Some(d), .. }) if d == ms(120_000)
+        ));
+        let e = parse_str(&["load", "--heartbeat", "1500ms"]).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "load: --heartbeat: \"1500ms\" is not a whole number of seconds"
+        );
+        assert!(matches!(
+            parse_str(&["serve", "--request-timeout", "2s"]),
+            Ok(Command::Serve { request_timeout: Some(d), .. }) if d == ms(2000)
+        ));
         assert_eq!(duration("--grace", "1m30s"), Ok(Duration::from_secs(90)));
+        assert_eq!(duration("--grace", "0.5s"), Ok(ms(500)));
         let e = duration("--grace", "soon").unwrap_err();
-        assert!(
-            e.message.starts_with("--grace: \"soon\" is not a duration"),
-            "{e}"
+        assert_eq!(
+            e.message,
+            "--grace: \"soon\" is not a duration (30, 30s, 1m30s, 1.5s, 500ms, 2h)"
         );
     }
 

@@ -56,6 +56,8 @@ when it fails (and with -v when it passes). Never forks; stops itself after
                deadline the writer declared
   --json       print the full report as JSON on stdout
 
+Durations in Go's form work too: --timeout 1.5s, --max-age 1m30s.
+
 Exit: 0 ok, 1 unhealthy, 3 no state, 4 owner gone (or unverifiable: another
 PID namespace and no lock held), 5 heartbeat stale, 6 starting or not ready,
 7 corrupt state, 8 timed out, 12 exited (no owner, and the tombstone says
@@ -71,7 +73,7 @@ written), then records PID (default: the caller's parent, i.e. the shell
 running this command) as the unit's owner. The unit is then 'starting' until
 the first 'liveness set'. Refused with exit 10 while another live process owns
 the unit. --heartbeat declares a deadline: 'liveness beat' must follow more
-often than that, or probes report the unit stale.
+often than that, or probes report the unit stale (whole seconds: 90, 1m30s).
 "
         }
         "set" => {
@@ -103,8 +105,8 @@ Marks the unit not ready for traffic. Exit 3 when the unit is not loaded.
 Usage: liveness beat [--deadline SECONDS] [-u UNIT] [-r DIR]
 
 Records a heartbeat. --deadline declares (or changes) how long the next beat
-may take; without it the deadline already declared is kept (exit 2 when there
-is none). Exit 3 when the unit is not loaded.
+may take (whole seconds: 90, 1m30s); without it the deadline already declared
+is kept (exit 2 when there is none). Exit 3 when the unit is not loaded.
 "
         }
         "reset" => {
@@ -150,8 +152,8 @@ real-time ones included), reaps every zombie, writes the tombstone
                            it exists and is writable)
   --exit-code-map FROM=TO  remap the child's status (repeatable), e.g. 143=0
 
-Durations: 30, 30s, 1m30s, 500ms, 2h. A second TERM does not shorten the
-grace; a second INT kills at once.
+Durations: 30, 30s, 1m30s, 1.5s, 500ms, 2h. A second TERM does not shorten
+the grace; a second INT kills at once.
 
 Exit: the child's code; 128+N when signal N killed it; 127 CMD not found;
 126 CMD not executable; 123 unit owned by another live process; 124 birth
@@ -203,7 +205,8 @@ With several --unit, an endpoint passes when every unit passes; the body has
 one line per unit. --listen defaults to 127.0.0.1:$LIVENESS_HTTP_PORT, else
 127.0.0.1:8081; Kubernetes httpGet probes need 0.0.0.0:PORT. A slow client
 delays no one; each request must arrive whole, within 8 KiB, before
---request-timeout (default 2000 ms). Prints 'listening on http://ADDR'.
+--request-timeout (milliseconds, or 2s; default 2000 ms). Prints
+'listening on http://ADDR'.
 "
         }
         _ => HELP,
