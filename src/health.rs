@@ -342,6 +342,22 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 impl Health {
+    /// The longest message written, in bytes; longer ones are cut at a
+    /// character boundary.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let dir = tempfile::tempdir()?;
+    /// let h = liveness::Health::builder().unit("u").rundir(dir.path()).build()?;
+    /// h.load()?;
+    /// h.set_with_message(1, &"x".repeat(10_000))?;
+    /// let written = std::fs::read(dir.path().join("u/message"))?;
+    /// assert_eq!(written.len(), liveness::Health::MAX_MESSAGE + 1); // and a newline
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub const MAX_MESSAGE: usize = format::MAX_MESSAGE;
+
     /// Starts building a handle.
     ///
     /// # Examples
@@ -672,7 +688,7 @@ impl Health {
     /// Sets the error code and the one-line message that explains it.
     ///
     /// The message is flattened to one line of at most 512 bytes
-    /// ([`MAX_MESSAGE`](crate::MAX_MESSAGE)); an empty message clears it.
+    /// ([`Health::MAX_MESSAGE`]); an empty message clears it.
     /// For a non-zero code the message is written first, so a probe that
     /// sees the new code sees its message. A call with the values this
     /// handle can prove are on disk does not touch the disk.

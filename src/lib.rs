@@ -187,46 +187,72 @@ struct ReadmeDoctests;
 #[doc = include_str!("../doc/shutdown.md")]
 struct ShutdownDoctests;
 
-mod check;
+// The layers, bottom up, as `ls src` shows them: a module uses modules of
+// its own layer or of earlier ones, never of a later one, and no module
+// uses itself through others (`tests/layers.rs` checks both).
+
+// The words every layer shares (numbers, durations, signal names, the
+// environment) and the one error type.
 mod error;
-mod global;
-mod health;
-#[cfg(feature = "http")]
-mod http;
-mod notify;
+mod vocab;
+
 // Every system call, and the only module allowed `unsafe`.
 #[allow(unsafe_code)]
 mod os;
-mod probe;
-mod shutdown;
+
+// The file contract of `doc/state-format.md`: format, unit, read, write,
+// claim, owner, trust, tombstones.
 mod state;
-mod supervise;
+
+// The owner's API: checks, the handle, systemd, the original module's
+// process-wide handle.
+mod check;
+mod global;
+mod health;
+mod notify;
+
+// Judging: one unit (`liveness probe`), every unit (`liveness status`).
+mod probe;
+
+// Acting on units: waiting for them, stopping their owners.
 mod terminate;
-mod vocab;
 mod watch;
 
-pub use crate::{
-    check::{Check, CheckResult},
-    error::{Error, ErrorKind, Result},
-    global::{
-        beat, load, load_with, not_ready, ready, register, register_check, reset, set,
-        set_heartbeat, set_with_message,
-    },
-    health::{Builder, Health},
-    probe::status::{UNITS_PER_THREAD, status, status_json, status_parallel, status_table},
-    probe::{Mode, Probe, Report, Verdict},
-    shutdown::{GRACE_PERIOD_ENV, KUBERNETES_ENV, Shutdown, ShutdownPlan, Unready},
-    state::format::MAX_MESSAGE,
-    state::tombstone::Tombstone,
-    state::unit::{DEFAULT_RUNDIR, MAX_UNIT_LEN, RUNDIR_ENV, UNIT_ENV, Unit, validate_unit_name},
-    supervise::{Outcome, Supervisor},
-    terminate::{Terminated, terminate},
-    watch::{Awaited, Progress, wait_for, wait_progress},
-};
-// The HTTP server exists only with the `http` feature (on by default); a
-// `use` tree cannot carry a `cfg` on one of its items.
+// Above the API: the supervisor (`liveness run`), graceful shutdown, HTTP.
 #[cfg(feature = "http")]
-pub use crate::http::{DEFAULT_LISTEN, HTTP_PORT_ENV, MAX_CONNECTIONS, Server, ServerBuilder};
+mod http;
+mod shutdown;
+mod supervise;
+
+// The API, in the order a program meets it.
+
+// The original module's free functions, on one process-wide handle.
+pub use crate::global::{
+    beat, load, load_with, not_ready, ready, register, register_check, reset, set, set_heartbeat,
+    set_with_message,
+};
+// A unit, and the environment variables that name it (and the rest).
+pub use crate::state::unit::Unit;
+pub use crate::vocab::env;
+// The owner's handle, and the checks it runs before it claims the unit.
+pub use crate::check::{Check, CheckResult};
+pub use crate::health::{Builder, Health};
+// Judging one unit, as `liveness probe` does; every unit, as `liveness
+// status` does.
+pub use crate::probe::{Mode, Probe, Report, Verdict, status};
+// Waiting for units, and stopping their owners.
+pub use crate::terminate::{Terminated, terminate};
+pub use crate::watch::{Awaited, Progress, wait_for, wait_progress};
+// Supervising a child (`liveness run`), and what it leaves: the tombstone.
+pub use crate::state::tombstone::Tombstone;
+pub use crate::supervise::{Outcome, Supervisor};
+// Graceful shutdown.
+pub use crate::shutdown::{Shutdown, ShutdownPlan, Unready};
+// HTTP endpoints (feature `http`, on by default).
+#[cfg(feature = "http")]
+pub use crate::http::{Server, ServerBuilder};
+// Errors.
+pub use crate::error::{Error, ErrorKind, Result};
 // Not API: the words the `liveness` binary shares with the library (one
 // number parser, one duration parser and formatter, one signal name), which
 // it can only reach as public items. Hidden from the documentation.

@@ -17,15 +17,7 @@ use crate::check::CheckResult;
 use crate::error::{Error, ErrorKind, Result};
 use crate::health::Health;
 use crate::os::process;
-use crate::vocab::text;
-
-/// Set by Kubernetes in every container: its presence means "under
-/// Kubernetes", where the default drain delay is 5 s.
-pub const KUBERNETES_ENV: &str = "KUBERNETES_SERVICE_HOST";
-/// The grace period, to match the pod's `terminationGracePeriodSeconds`
-/// (default budget: 30 s): seconds (`30`), or a duration in Go's form
-/// (`30s`, `1m30s`, `1.5s`).
-pub const GRACE_PERIOD_ENV: &str = "LIVENESS_GRACE_PERIOD";
+use crate::vocab::{env, text};
 
 const DEFAULT_DRAIN_K8S: Duration = Duration::from_secs(5);
 const DEFAULT_HOOK_TIMEOUT: Duration = Duration::from_secs(5);
@@ -201,7 +193,7 @@ impl std::fmt::Debug for ShutdownPlan {
 /// The budget from `LIVENESS_GRACE_PERIOD`, else 30 s; a bad value is kept
 /// as an error for `install` to report.
 fn budget_from_env() -> std::result::Result<Duration, String> {
-    let Some(v) = std::env::var_os(GRACE_PERIOD_ENV) else {
+    let Some(v) = std::env::var_os(env::GRACE_PERIOD) else {
         return Ok(DEFAULT_BUDGET);
     };
     let v = v.to_string_lossy().into_owned();
@@ -209,8 +201,9 @@ fn budget_from_env() -> std::result::Result<Duration, String> {
     match text::duration(&v, second) {
         Some(d) if d >= second => Ok(d),
         _ => Err(format!(
-            "${GRACE_PERIOD_ENV}={v:?}: must be a duration from 1 s to {}: seconds, or \
+            "${}={v:?}: must be a duration from 1 s to {}: seconds, or \
              Go's form (30s, 1m30s, 1.5s)",
+            env::GRACE_PERIOD,
             text::duration_text(text::YEAR)
         )),
     }
@@ -218,7 +211,7 @@ fn budget_from_env() -> std::result::Result<Duration, String> {
 
 impl ShutdownPlan {
     pub(crate) fn new(health: Weak<Health>) -> ShutdownPlan {
-        let drain = if std::env::var_os(KUBERNETES_ENV).is_some() {
+        let drain = if std::env::var_os(env::KUBERNETES).is_some() {
             DEFAULT_DRAIN_K8S
         } else {
             Duration::ZERO
@@ -547,7 +540,7 @@ impl ShutdownPlan {
         let n = self.hooks.len();
         Some(format!(
             "drain {} + {n} hook timeout{} {} = {} does not fit the grace period {} less a {} margin ({}); \
-             raise terminationGracePeriodSeconds and {GRACE_PERIOD_ENV}, or shorten the plan",
+             raise terminationGracePeriodSeconds and {}, or shorten the plan",
             text::duration_text(self.drain),
             if n == 1 { "" } else { "s" },
             text::duration_text(hooks),
@@ -555,6 +548,7 @@ impl ShutdownPlan {
             text::duration_text(budget),
             text::duration_text(margin),
             text::duration_text(room),
+            env::GRACE_PERIOD,
         ))
     }
 }

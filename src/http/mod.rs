@@ -20,7 +20,7 @@
 //!   client that does not read cannot hold one; at most 4 of them judge
 //!   `/health` (every unit) at once, so probes always find a worker; a
 //!   verdict not reached within the timeout is answered 503;
-//! - at most [`MAX_CONNECTIONS`] connections are held at once; when the
+//! - at most [`Server::MAX_CONNECTIONS`] connections are held at once; when the
 //!   table is full, a new connection evicts the oldest one that is not
 //!   being judged (lingering first, then unfinished requests, then
 //!   answers not being read), so idle or slow clients can never lock a
@@ -56,19 +56,7 @@ use crate::os::net;
 use crate::probe::status;
 use crate::probe::{Mode, Probe, Report};
 use crate::state::unit::Unit;
-use crate::vocab::text;
-
-/// The default listen address: loopback only. Kubernetes `httpGet` probes
-/// come from the node, so they need `0.0.0.0`.
-pub const DEFAULT_LISTEN: &str = "127.0.0.1:8081";
-/// Sets the port of the default listen address.
-pub const HTTP_PORT_ENV: &str = "LIVENESS_HTTP_PORT";
-/// Connections held open at once (being read, judged, answered or closed
-/// gracefully). When the table is full, a new connection evicts the oldest
-/// one that is not being judged; only while every one is being judged do
-/// new connections wait in the kernel's accept queue. Fewer when the
-/// open-file limit cannot be raised to this plus 128.
-pub const MAX_CONNECTIONS: usize = 1024;
+use crate::vocab::{env, text};
 
 const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(2);
 /// The kernel's accept queue (capped by `net.core.somaxconn`): deep, so
@@ -185,14 +173,15 @@ impl ServerBuilder {
         let listener = TcpListener::bind(&addrs[..]).map_err(bind_err)?;
         net::set_backlog(&listener, BACKLOG).map_err(bind_err)?;
         let addr = listener.local_addr().map_err(bind_err)?;
-        let want = (MAX_CONNECTIONS + transport::FD_HEADROOM) as u64;
+        let max = Server::MAX_CONNECTIONS;
+        let want = (max + transport::FD_HEADROOM) as u64;
         let soft = net::raise_open_files(want)
             .map_err(|e| Error::new(ErrorKind::Io, "open-file limit", text::error_text(&e)))?;
-        let cap = transport::connection_cap(soft, MAX_CONNECTIONS);
-        if cap < MAX_CONNECTIONS {
+        let cap = transport::connection_cap(soft, max);
+        if cap < max {
             log::warn!(
                 "HTTP: the open-file limit is {soft}: at most {cap} connections at once \
-                 (raise the hard limit to {want} for {MAX_CONNECTIONS})"
+                 (raise the hard limit to {want} for {max})"
             );
         }
         let handler: Arc<dyn Handler> = Arc::new(Routes { units });
@@ -210,17 +199,17 @@ impl ServerBuilder {
     }
 }
 
-/// `127.0.0.1:$LIVENESS_HTTP_PORT`, else [`DEFAULT_LISTEN`].
+/// `127.0.0.1:$LIVENESS_HTTP_PORT`, else [`Server::DEFAULT_LISTEN`].
 fn default_listen() -> Result<String> {
-    let Some(port) = std::env::var_os(HTTP_PORT_ENV) else {
-        return Ok(DEFAULT_LISTEN.to_owned());
+    let Some(port) = std::env::var_os(env::HTTP_PORT) else {
+        return Ok(Server::DEFAULT_LISTEN.to_owned());
     };
     let port = port.to_string_lossy();
     match text::number(&port, 1, u16::MAX.into()) {
         Some(p) => Ok(format!("127.0.0.1:{p}")),
         None => Err(Error::new(
             ErrorKind::InvalidInput,
-            format!("${HTTP_PORT_ENV}={port:?}"),
+            format!("${}={port:?}", env::HTTP_PORT),
             "must be a port number from 1 to 65535",
         )),
     }
@@ -259,6 +248,29 @@ pub struct Server {
 }
 
 impl Server {
+    /// The default listen address: loopback only. Kubernetes `httpGet`
+    /// probes come from the node, so they need `0.0.0.0`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// assert_eq!(liveness::Server::DEFAULT_LISTEN, "127.0.0.1:8081");
+    /// ```
+    pub const DEFAULT_LISTEN: &str = "127.0.0.1:8081";
+
+    /// Connections held open at once (being read, judged, answered or
+    /// closed gracefully). When the table is full, a new connection evicts
+    /// the oldest one that is not being judged; only while every one is
+    /// being judged do new connections wait in the kernel's accept queue.
+    /// Fewer when the open-file limit cannot be raised to this plus 128.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// assert_eq!(liveness::Server::MAX_CONNECTIONS, 1024);
+    /// ```
+    pub const MAX_CONNECTIONS: usize = 1024;
+
     /// Starts configuring a server.
     ///
     /// # Examples
@@ -416,7 +428,7 @@ fn everything(units: &[Unit]) -> Response {
     rundirs.dedup();
     let mut reports = Vec::new();
     for dir in &rundirs {
-        match status::status(dir) {
+        match status::scan(dir) {
             Ok(rs) => reports.extend(rs),
             Err(e) => log::debug!("HTTP /health: {e}"),
         }
@@ -429,7 +441,7 @@ fn everything(units: &[Unit]) -> Response {
             reports.push(r);
         }
     }
-    let mut body = status::status_json(&reports);
+    let mut body = status::json(&reports);
     body.push('\n');
     let (status, reason) = if ok {
         (200, "OK")

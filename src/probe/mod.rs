@@ -2,7 +2,7 @@
 //! `liveness status` and the HTTP endpoints.
 
 pub(crate) mod json;
-pub(crate) mod status;
+pub mod status;
 
 use std::fmt;
 use std::os::fd::{AsFd, BorrowedFd};

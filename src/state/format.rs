@@ -52,21 +52,10 @@ pub(crate) const MAX_DEADLINE_S: u64 = text::YEAR.as_secs();
 pub(crate) const MAX_STAMP_MS: u64 = 999_999_999_999_999;
 /// Largest start time or namespace inode: what fits a signed 64-bit integer.
 pub(crate) const MAX_U63: u64 = i64::MAX as u64;
-/// Longest message we write, in bytes; longer ones are cut at a character
-/// boundary.
+/// Longest message we write, in bytes ([`Health::MAX_MESSAGE`]).
 ///
-/// # Examples
-///
-/// ```
-/// let dir = tempfile::tempdir()?;
-/// let h = liveness::Health::builder().unit("u").rundir(dir.path()).build()?;
-/// h.load()?;
-/// h.set_with_message(1, &"x".repeat(10_000))?;
-/// let written = std::fs::read(dir.path().join("u/message"))?;
-/// assert_eq!(written.len(), liveness::MAX_MESSAGE + 1); // and a newline
-/// # Ok::<(), Box<dyn std::error::Error>>(())
-/// ```
-pub const MAX_MESSAGE: usize = 512;
+/// [`Health::MAX_MESSAGE`]: crate::Health::MAX_MESSAGE
+pub(crate) const MAX_MESSAGE: usize = 512;
 /// Size limit of a numeric state file when reading.
 pub(crate) const NUMBER_FILE_LIMIT: usize = 64;
 /// How much of a message file a reader looks at (it uses the first line).

@@ -36,9 +36,9 @@ use crate::state::kubexit;
 use crate::state::owner;
 use crate::state::read;
 use crate::state::tombstone::Tombstone;
-use crate::state::unit::{RUNDIR_ENV, UNIT_ENV, Unit};
+use crate::state::unit::Unit;
 use crate::state::write;
-use crate::vocab::text;
+use crate::vocab::{env, text};
 use crate::watch::{self, Awaited, Watcher};
 
 /// Signals that stop a supervisor still waiting for its birth
@@ -313,8 +313,8 @@ impl Run<'_> {
         let (rel_r, rel_w) = process::pipe().map_err(|e| Error::io(&self.unit().dir(), e))?;
         let mut cmd = std::process::Command::new(program);
         cmd.args(&sup.argv[1..])
-            .env(UNIT_ENV, self.unit().name())
-            .env(RUNDIR_ENV, self.unit().rundir());
+            .env(env::UNIT, self.unit().name())
+            .env(env::RUNDIR, self.unit().rundir());
         if sup.process_group {
             cmd.process_group(0);
         }

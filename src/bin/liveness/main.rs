@@ -278,11 +278,11 @@ fn run(args: impl IntoIterator<Item = std::ffi::OsString>) -> Result<ExitCode, F
                 Some(d) => d,
                 None => Unit::resolve(Some("status"), None)?.rundir().to_path_buf(),
             };
-            let reports = liveness::status_parallel(&rundir)?;
+            let reports = liveness::status::scan_parallel(&rundir)?;
             if json {
-                out(&format!("{}\n", liveness::status_json(&reports)))?;
+                out(&format!("{}\n", liveness::status::json(&reports)))?;
             } else {
-                out(&liveness::status_table(&reports))?;
+                out(&liveness::status::table(&reports))?;
             }
             Ok(ExitCode::Ok)
         }
