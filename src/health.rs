@@ -461,11 +461,7 @@ impl Health {
     pub fn load(&self) -> Result<()> {
         let mut state = lock(&self.state);
         if state.loaded.is_some() {
-            return Err(Error::busy(
-                self.unit.name(),
-                Some(std::process::id()),
-                "already loaded by this handle",
-            ));
+            return Err(self.loaded_twice());
         }
         for c in lock(&self.checks).iter_mut() {
             check::run(c.as_mut())?;
@@ -596,11 +592,7 @@ impl Health {
     pub fn open(&self) -> Result<()> {
         let mut state = lock(&self.state);
         if state.loaded.is_some() {
-            return Err(Error::busy(
-                self.unit.name(),
-                Some(std::process::id()),
-                "already loaded by this handle",
-            ));
+            return Err(self.loaded_twice());
         }
         let not_loaded = || {
             Error::new(
@@ -1117,6 +1109,15 @@ impl Health {
     /// The sd_notify bridge of this handle.
     pub(crate) fn notifier(&self) -> &Notifier {
         &self.notify
+    }
+
+    /// The error for a second `load` or `open` of this handle.
+    fn loaded_twice(&self) -> Error {
+        Error::busy(
+            self.unit.name(),
+            Some(std::process::id()),
+            "already loaded by this handle",
+        )
     }
 
     fn loaded_mut<'s>(&self, state: &'s mut State) -> Result<&'s mut Loaded> {

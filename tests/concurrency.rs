@@ -12,12 +12,8 @@ use std::time::Duration;
 use common::{Proc, Rundir};
 use liveness::{Health, Mode, Probe, Unit, Verdict};
 
-/// One writer flips `set(0)`/`set(1)` as fast as it can while readers read
-/// the raw file and run full probes: over 100,000 reads, every one sees a
-/// complete value.
-#[test]
-fn readers_never_see_a_torn_write() {
-    let rd = Rundir::new();
+/// The unit `flip`, loaded here and healthy, for a writer thread to flip.
+fn healthy_flip(rd: &Rundir) -> Arc<Health> {
     let health = Arc::new(
         Health::builder()
             .unit("flip")
@@ -27,6 +23,16 @@ fn readers_never_see_a_torn_write() {
     );
     health.load().unwrap();
     health.set(0).unwrap();
+    health
+}
+
+/// One writer flips `set(0)`/`set(1)` as fast as it can while readers read
+/// the raw file and run full probes: over 100,000 reads, every one sees a
+/// complete value.
+#[test]
+fn readers_never_see_a_torn_write() {
+    let rd = Rundir::new();
+    let health = healthy_flip(&rd);
     let unit = Unit::new("flip", rd.path()).unwrap();
     let error_path = unit.dir().join("error");
 
@@ -95,15 +101,7 @@ fn readers_never_see_a_torn_write() {
 #[test]
 fn probe_processes_never_see_a_torn_write() {
     let rd = Rundir::new();
-    let health = Arc::new(
-        Health::builder()
-            .unit("flip")
-            .rundir(rd.path())
-            .build()
-            .unwrap(),
-    );
-    health.load().unwrap();
-    health.set(0).unwrap();
+    let health = healthy_flip(&rd);
     let stop = Arc::new(AtomicBool::new(false));
     let writer = {
         let (health, stop) = (health.clone(), stop.clone());

@@ -110,15 +110,7 @@ pub(crate) fn open_read_at(dir: BorrowedFd<'_>, name: &str) -> io::Result<File> 
 /// Creates `name` in `dir` exclusively for writing, mode 0644 whatever the
 /// umask.
 pub(crate) fn create_excl_at(dir: BorrowedFd<'_>, name: &str) -> io::Result<File> {
-    let fd = nix::fcntl::openat(
-        dir,
-        name,
-        OFlag::O_WRONLY | OFlag::O_CREAT | OFlag::O_EXCL | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC,
-        mode(FILE_MODE),
-    )
-    .map_err(io_err)?;
-    fchmod(&fd, FILE_MODE)?;
-    Ok(File::from(fd))
+    create_new_at(dir, name, OFlag::O_WRONLY)
 }
 
 /// Creates `name` in `dir` exclusively and opens it for reading only, mode
@@ -126,10 +118,16 @@ pub(crate) fn create_excl_at(dir: BorrowedFd<'_>, name: &str) -> io::Result<File
 /// access, and a descriptor open for reading only does not keep the file
 /// system from being remounted read-only.
 pub(crate) fn create_lock_at(dir: BorrowedFd<'_>, name: &str) -> io::Result<File> {
+    create_new_at(dir, name, OFlag::O_RDONLY)
+}
+
+/// Creates `name` in `dir` exclusively, never through a symlink, opened
+/// with `access`, and makes it 0644 whatever the umask.
+fn create_new_at(dir: BorrowedFd<'_>, name: &str, access: OFlag) -> io::Result<File> {
     let fd = nix::fcntl::openat(
         dir,
         name,
-        OFlag::O_RDONLY | OFlag::O_CREAT | OFlag::O_EXCL | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC,
+        access | OFlag::O_CREAT | OFlag::O_EXCL | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC,
         mode(FILE_MODE),
     )
     .map_err(io_err)?;
