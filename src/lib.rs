@@ -52,6 +52,11 @@
 //! signalling a reused pid, and [`wait_for`] blocks until units are ready,
 //! gone or dead.
 //!
+//! The sources follow the same shape, in layers — the words and the system
+//! calls at the bottom, then the file contract, the owner's API, the
+//! judges, the actors, and the supervisor, shutdown and HTTP on top — each
+//! using only those below it (`doc/architecture.md`).
+//!
 //! # Guarantees
 //!
 //! - Every write is a temporary file in the same directory renamed over the
