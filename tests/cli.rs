@@ -288,6 +288,21 @@ fn probe_enforces_its_own_deadline() {
     );
 }
 
+/// The original module's probe (`tests/fixtures/original-health.sh`,
+/// under bash) on the unit `orig` of `rd`.
+fn original_probe(rd: &Rundir) -> common::Ran {
+    rd.command(
+        "orig",
+        "bash",
+        &[common::repo("tests/fixtures/original-health.sh")],
+    )
+    .env("CIC_RUNDIR", rd.path())
+    .env("CIC_UNIT", "orig")
+    .output()
+    .unwrap()
+    .into()
+}
+
 /// Files we write are judged correctly by the original module's probe:
 /// healthy passes, error 3 fails, no error yet fails, reset fails.
 #[test]
@@ -300,18 +315,7 @@ fn the_original_probe_reads_our_files() {
     ) {
         return;
     }
-    let original = || -> common::Ran {
-        rd.command(
-            "orig",
-            "bash",
-            &[common::repo("tests/fixtures/original-health.sh")],
-        )
-        .env("CIC_RUNDIR", rd.path())
-        .env("CIC_UNIT", "orig")
-        .output()
-        .unwrap()
-        .into()
-    };
+    let original = || original_probe(&rd);
     rd.liveness("orig", &["load"]);
     assert_eq!(original().code, 1, "starting: no error file yet");
     rd.liveness("orig", &["set", "0"]);
@@ -343,17 +347,7 @@ fn the_original_probe_passes_what_ours_refuse() {
     rd.write("orig", "pid", std::process::id().to_string().as_bytes());
     for garbage in ["-5", "garbage", "True", "0x10"] {
         rd.write("orig", "error", garbage.as_bytes());
-        let r: common::Ran = rd
-            .command(
-                "orig",
-                "bash",
-                &[common::repo("tests/fixtures/original-health.sh")],
-            )
-            .env("CIC_RUNDIR", rd.path())
-            .env("CIC_UNIT", "orig")
-            .output()
-            .unwrap()
-            .into();
+        let r = original_probe(&rd);
         assert_eq!(r.code, 0, "the original passes {garbage:?}");
         assert_eq!(
             rd.liveness("orig", &["probe"]).code,
