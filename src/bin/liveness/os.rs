@@ -33,6 +33,8 @@ fn io_err(e: Errno) -> io::Error {
 /// hook prints it); [`crate::start`] flushes stdout. Figures:
 /// `doc/deadlines.md`.
 #[cfg(not(test))]
+// SAFETY: the program defines no other `main` symbol: the crate is
+// `#![no_main]`, so std's runtime start-up, which would, is left out.
 #[unsafe(no_mangle)]
 extern "C" fn main(argc: libc::c_int, argv: *const *const libc::c_char) -> libc::c_int {
     open_standard_fds();
