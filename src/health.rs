@@ -1,26 +1,27 @@
 //! The `Health` handle: one unit's state, written by its owner.
 
+use std::convert::Infallible;
 use std::fs::File;
-use std::io;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
+use std::sync::{Mutex, MutexGuard, OnceLock};
 use std::time::Duration;
 
-use crate::atomic;
 use crate::check::{self, Check, CheckResult, FnCheck};
-use crate::claim::{self, Claim, Target};
 use crate::error::{Error, ErrorKind, Result};
-use crate::format::{self, Heartbeat};
 use crate::notify::Notifier;
-use crate::proc;
-use crate::quiet::Quiet;
-use crate::read;
-use crate::shutdown::{Shutdown, ShutdownPlan};
-use crate::sys;
-use crate::trust;
-use crate::unit::Unit;
+use crate::os;
+use crate::os::proc;
+use crate::state::claim::{Claim, Target};
+use crate::state::format::{self, Heartbeat};
+use crate::state::owner;
+use crate::state::quiet::Quiet;
+use crate::state::read;
+use crate::state::trust;
+use crate::state::unit::Unit;
+use crate::state::write::{self, Known};
+use crate::vocab::text;
 
 /// Builds a [`Health`] handle: which unit, which checks, which heartbeat.
 ///
@@ -242,6 +243,10 @@ fn beat_interval_ms(deadline_s: u64) -> u64 {
 
 const NEVER: u64 = u64::MAX;
 
+/// Starts an installed shutdown plan and waits for the process to exit: it
+/// never returns.
+pub(crate) type ShutdownTrigger = dyn Fn() -> Result<Infallible> + Send + Sync;
+
 /// The health state of one unit, written by the process that owns it.
 ///
 /// Made by [`Health::builder`]. [`load`](Health::load) runs the sanity
@@ -284,8 +289,10 @@ pub struct Health {
     beat_every: AtomicU64,
     /// sd_notify, when `NOTIFY_SOCKET` was set at build time.
     notify: Notifier,
-    /// The installed shutdown plan, for [`Health::shutdown`].
-    shutdown: OnceLock<Shutdown>,
+    /// What [`Health::shutdown`] runs: set once, by the shutdown plan's
+    /// `install`. The shutdown layer sits above this one and drives it;
+    /// this module never names its types.
+    shutdown: OnceLock<Box<ShutdownTrigger>>,
 }
 
 struct State {
@@ -309,59 +316,6 @@ struct Loaded {
     quiet: Quiet,
 }
 
-/// What a writer can prove a state file on disk holds.
-///
-/// The cache may skip a write only when a stat of the file proves it is
-/// still the very inode this handle wrote (pinned open, so its number
-/// cannot be reused), unchanged since (same size and times; a rewrite in
-/// place moves the times), or still absent after this handle removed it.
-/// Anything else — a helper process's `liveness set`, a supervisor's
-/// `--ready-on-start`, a handle that attached or opened — is unknown, and
-/// the next call writes.
-#[derive(Debug)]
-enum Known {
-    /// Nothing is proven: write.
-    Unknown,
-    /// We wrote `bytes` into the pinned inode.
-    Written {
-        bytes: Vec<u8>,
-        pinned: atomic::Pinned,
-    },
-    /// We removed the file.
-    Absent,
-}
-
-impl Known {
-    /// Whether the file `name` in `dir` provably holds `want` (`None`:
-    /// provably absent): one `fstatat`, or none when `quiet` (nothing in
-    /// the directory changed since this was last proven).
-    fn proves(&self, dir: BorrowedFd<'_>, name: &str, want: Option<&[u8]>, quiet: bool) -> bool {
-        match (self, want) {
-            (Known::Written { bytes, pinned }, Some(want)) if bytes.as_slice() == want => {
-                quiet
-                    || sys::lstat_at(dir, name)
-                        .is_ok_and(|st| atomic::Stamp::of(&st) == pinned.stamp)
-            }
-            (Known::Absent, None) => {
-                quiet
-                    || matches!(sys::lstat_at(dir, name), Err(e) if e.kind() == io::ErrorKind::NotFound)
-            }
-            _ => false,
-        }
-    }
-
-    /// What a successful write of `bytes` leaves proven.
-    fn written(bytes: &[u8], pinned: Option<atomic::Pinned>) -> Known {
-        match pinned {
-            Some(pinned) => Known::Written {
-                bytes: bytes.to_vec(),
-                pinned,
-            },
-            None => Known::Unknown,
-        }
-    }
-}
-
 /// How a handle relates to its unit.
 enum Role {
     /// This process owns the unit and holds its lock. `key` is the unit
@@ -381,10 +335,6 @@ enum Role {
     Reporter,
 }
 
-/// Unit directories loaded by this process: a second handle on the same unit
-/// is refused, like a second process would be.
-static LOADED_HERE: Mutex<Vec<(u64, u64)>> = Mutex::new(Vec::new());
-
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     // A panic while holding the lock cannot leave the state inconsistent:
     // every field is updated after the disk write it mirrors.
@@ -392,6 +342,22 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 impl Health {
+    /// The longest message written, in bytes; longer ones are cut at a
+    /// character boundary.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let dir = tempfile::tempdir()?;
+    /// let h = liveness::Health::builder().unit("u").rundir(dir.path()).build()?;
+    /// h.load()?;
+    /// h.set_with_message(1, &"x".repeat(10_000))?;
+    /// let written = std::fs::read(dir.path().join("u/message"))?;
+    /// assert_eq!(written.len(), liveness::Health::MAX_MESSAGE + 1); // and a newline
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub const MAX_MESSAGE: usize = format::MAX_MESSAGE;
+
     /// Starts building a handle.
     ///
     /// # Examples
@@ -495,35 +461,32 @@ impl Health {
     pub fn load(&self) -> Result<()> {
         let mut state = lock(&self.state);
         if state.loaded.is_some() {
-            return Err(Error::busy(
-                self.unit.name(),
-                Some(std::process::id()),
-                "already loaded by this handle",
-            ));
+            return Err(self.loaded_twice());
         }
         for c in lock(&self.checks).iter_mut() {
             check::run(c.as_mut())?;
         }
         let target = self.target()?;
-        let (dir, claim, key) = claim_unit(&self.unit, target)?;
+        let (dir, claim, key) = owner::claim_unit(&self.unit, target)?;
         let registrar = self.owner.is_some();
         let role = match claim {
             Claim::Held(file) => {
                 if !registrar {
-                    register(key, &self.unit)?;
+                    owner::register(key, &self.unit)?;
                 }
-                let started = start_incarnation(&self.unit, dir.as_fd(), Some(target), self.sync)
-                    .and_then(|()| {
-                        if registrar {
-                            // The owner cannot hold the lock: do not leave a
-                            // free lock that would read as "owner died".
-                            self.remove(dir.as_fd(), format::LOCK)
-                        } else {
-                            Ok(())
-                        }
-                    });
+                let started =
+                    owner::start_incarnation(&self.unit, dir.as_fd(), Some(target), self.sync)
+                        .and_then(|()| {
+                            if registrar {
+                                // The owner cannot hold the lock: do not leave a
+                                // free lock that would read as "owner died".
+                                self.remove(dir.as_fd(), format::LOCK)
+                            } else {
+                                Ok(())
+                            }
+                        });
                 if let Err(e) = started {
-                    unregister(key);
+                    owner::unregister(key);
                     return Err(e);
                 }
                 log::info!("unit {}: loaded, pid {}", self.unit.name(), target.pid);
@@ -535,7 +498,7 @@ impl Health {
             }
             Claim::Attached if registrar => Role::Registrar,
             Claim::Attached => {
-                register(key, &self.unit)?;
+                owner::register(key, &self.unit)?;
                 log::info!(
                     "unit {}: attached to the supervisor's claim, pid {}",
                     self.unit.name(),
@@ -558,7 +521,7 @@ impl Health {
         {
             let _ = self.remove_all(&loaded);
             if let Role::Owner { key, .. } | Role::Supervised { key } = loaded.role {
-                unregister(key);
+                owner::unregister(key);
             }
             return Err(e);
         }
@@ -629,11 +592,7 @@ impl Health {
     pub fn open(&self) -> Result<()> {
         let mut state = lock(&self.state);
         if state.loaded.is_some() {
-            return Err(Error::busy(
-                self.unit.name(),
-                Some(std::process::id()),
-                "already loaded by this handle",
-            ));
+            return Err(self.loaded_twice());
         }
         let not_loaded = || {
             Error::new(
@@ -721,7 +680,7 @@ impl Health {
     /// Sets the error code and the one-line message that explains it.
     ///
     /// The message is flattened to one line of at most 512 bytes
-    /// ([`MAX_MESSAGE`](crate::MAX_MESSAGE)); an empty message clears it.
+    /// ([`Health::MAX_MESSAGE`]); an empty message clears it.
     /// For a non-zero code the message is written first, so a probe that
     /// sees the new code sees its message. A call with the values this
     /// handle can prove are on disk does not touch the disk.
@@ -856,7 +815,7 @@ impl Health {
             Err(e) => {
                 l.error = Known::Unknown;
                 let why = match e.os_error() {
-                    Some(os) => sys::error_text(os),
+                    Some(os) => text::error_text(os),
                     None => e.to_string(),
                 };
                 failed.then(format!(
@@ -975,7 +934,7 @@ impl Health {
     pub fn beat(&self) -> Result<()> {
         let last = self.last_beat.load(Ordering::Relaxed);
         if last != NEVER {
-            let now = sys::coarse_monotonic_ms();
+            let now = os::coarse_monotonic_ms();
             if now.wrapping_sub(last) < self.beat_every.load(Ordering::Relaxed) {
                 return Ok(());
             }
@@ -1036,14 +995,14 @@ impl Health {
 
     fn write_beat(&self, l: &Loaded, deadline_s: u64) -> Result<()> {
         let stamp_ms =
-            sys::boottime_ms().map_err(|e| Error::io(&self.unit.file(format::HEARTBEAT), e))?;
+            os::boottime_ms().map_err(|e| Error::io(&self.unit.file(format::HEARTBEAT), e))?;
         let bytes = format::format_heartbeat(Heartbeat {
             deadline_s,
             stamp_ms,
         });
         self.write(l.dir.as_fd(), format::HEARTBEAT, &bytes)?;
         self.last_beat
-            .store(sys::coarse_monotonic_ms(), Ordering::Relaxed);
+            .store(os::coarse_monotonic_ms(), Ordering::Relaxed);
         self.notify.watchdog();
         Ok(())
     }
@@ -1100,7 +1059,7 @@ impl Health {
         }
         let result = self.remove_all(&l);
         if let Role::Owner { key, .. } | Role::Supervised { key } = l.role {
-            unregister(key);
+            owner::unregister(key);
         }
         log::info!("unit {}: reset", self.unit.name());
         // Dropping `l` releases the lock, after the pid file is gone.
@@ -1121,17 +1080,13 @@ impl Health {
     }
 
     fn remove_all(&self, l: &Loaded) -> Result<()> {
-        let mut names = vec![
-            format::READY,
-            format::ERROR,
-            format::HEARTBEAT,
-            format::MESSAGE,
-        ];
-        if self.owns_identity(l) {
-            names.extend([format::PID, format::STARTTIME, format::PIDNS]);
-        }
+        let identity: &[&str] = if self.owns_identity(l) {
+            &format::IDENTITY_FILES
+        } else {
+            &[]
+        };
         let mut first = None;
-        for name in names {
+        for &name in format::REPORT_FILES.iter().chain(identity) {
             if let Err(e) = self.remove(l.dir.as_fd(), name) {
                 first.get_or_insert(e);
             }
@@ -1139,91 +1094,30 @@ impl Health {
         first.map_or(Ok(()), Err)
     }
 
-    /// Starts a graceful shutdown plan for this handle: which signals start
-    /// it, how long to drain, when readiness drops, which hooks run. See
-    /// [`ShutdownPlan`]; nothing happens until
-    /// [`install`](ShutdownPlan::install).
-    ///
-    /// The plan keeps a weak reference: keep the `Arc` alive for as long as
-    /// the process runs (the plan resets the unit through it).
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use std::sync::Arc;
-    /// use std::time::Duration;
-    ///
-    /// let dir = tempfile::tempdir()?;
-    /// let health = Arc::new(liveness::Health::builder().unit("api").rundir(dir.path()).build()?);
-    /// health.load()?;
-    /// let plan = health
-    ///     .on_shutdown()
-    ///     .signals(&[]) // this example installs no signal handler
-    ///     .drain(Duration::from_secs(2))
-    ///     .hook("flush", || Ok(()));
-    /// let shutdown = plan.install()?;
-    /// assert!(!shutdown.is_started());
-    /// # Ok::<(), Box<dyn std::error::Error>>(())
-    /// ```
-    pub fn on_shutdown(self: &Arc<Self>) -> ShutdownPlan {
-        ShutdownPlan::new(Arc::downgrade(self))
+    /// The trigger of the shutdown plan installed on this handle, if any:
+    /// what [`Health::shutdown`] runs.
+    pub(crate) fn shutdown_trigger(&self) -> Option<&ShutdownTrigger> {
+        self.shutdown.get().map(|b| &**b)
     }
 
-    /// Starts the installed shutdown plan from code and waits for it: the
-    /// process exits when the plan has run. Call it from any thread; a
-    /// second caller, or a caller after a signal started the plan, waits for
-    /// the first. For a call that does not block, use
-    /// [`Shutdown::start`].
-    ///
-    /// # Errors
-    ///
-    /// [`ErrorKind::InvalidInput`] when no plan was installed with
-    /// [`ShutdownPlan::install`]. It never returns otherwise.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// let dir = tempfile::tempdir()?;
-    /// let health = liveness::Health::builder().unit("u").rundir(dir.path()).build()?;
-    /// let err = health.shutdown().unwrap_err();
-    /// assert_eq!(err.kind(), liveness::ErrorKind::InvalidInput);
-    /// # Ok::<(), Box<dyn std::error::Error>>(())
-    /// ```
-    pub fn shutdown(&self) -> Result<std::convert::Infallible> {
-        match self.shutdown.get() {
-            Some(s) => s.trigger(),
-            None => Err(Error::new(
-                ErrorKind::InvalidInput,
-                format!("unit {}", self.unit.name()),
-                "no shutdown plan installed (Health::on_shutdown)",
-            )),
-        }
-    }
-
-    /// Whether a shutdown plan is installed.
-    pub(crate) fn has_shutdown(&self) -> bool {
-        self.shutdown.get().is_some()
-    }
-
-    /// The error for a second plan.
-    pub(crate) fn plan_installed(&self) -> Error {
-        Error::new(
-            ErrorKind::InvalidInput,
-            format!("unit {}", self.unit.name()),
-            "a shutdown plan is already installed",
-        )
-    }
-
-    /// Records the installed plan; refuses a second one.
-    pub(crate) fn set_shutdown(&self, shutdown: Shutdown) -> Result<()> {
-        self.shutdown
-            .set(shutdown)
-            .map_err(|_| self.plan_installed())
+    /// Records the trigger of the shutdown plan being installed; `false`
+    /// when a plan is already installed.
+    pub(crate) fn set_shutdown_trigger(&self, trigger: Box<ShutdownTrigger>) -> bool {
+        self.shutdown.set(trigger).is_ok()
     }
 
     /// The sd_notify bridge of this handle.
     pub(crate) fn notifier(&self) -> &Notifier {
         &self.notify
+    }
+
+    /// The error for a second `load` or `open` of this handle.
+    fn loaded_twice(&self) -> Error {
+        Error::busy(
+            self.unit.name(),
+            Some(std::process::id()),
+            "already loaded by this handle",
+        )
     }
 
     fn loaded_mut<'s>(&self, state: &'s mut State) -> Result<&'s mut Loaded> {
@@ -1237,19 +1131,19 @@ impl Health {
     }
 
     fn write(&self, dir: BorrowedFd<'_>, name: &str, bytes: &[u8]) -> Result<()> {
-        atomic::write_at(dir, name, bytes, self.sync)
+        write::write_at(dir, name, bytes, self.sync)
             .map_err(|e| Error::io(&self.unit.file(name), e))
     }
 
     /// Writes `bytes` to `name` and returns what that proves.
     fn put(&self, dir: BorrowedFd<'_>, name: &str, bytes: &[u8]) -> Result<Known> {
-        atomic::write_pinned_at(dir, name, bytes, self.sync)
+        write::write_pinned_at(dir, name, bytes, self.sync)
             .map(|pinned| Known::written(bytes, pinned))
             .map_err(|e| Error::io(&self.unit.file(name), e))
     }
 
     fn remove(&self, dir: BorrowedFd<'_>, name: &str) -> Result<()> {
-        atomic::remove_at(dir, name)
+        write::remove_at(dir, name)
             .map(drop)
             .map_err(|e| Error::io(&self.unit.file(name), e))
     }
@@ -1278,157 +1172,4 @@ impl std::fmt::Debug for Health {
             .field("loaded", &self.is_loaded())
             .finish_non_exhaustive()
     }
-}
-
-/// Opens (creating as needed) the unit directory and claims it.
-pub(crate) fn claim_unit(unit: &Unit, target: Target) -> Result<(OwnedFd, Claim, (u64, u64))> {
-    let dir = open_unit_dir(unit)?;
-    let st = sys::fstat(&dir).map_err(|e| Error::io(&unit.dir(), e))?;
-    let key = (st.st_dev as u64, st.st_ino as u64);
-    let claim = claim::claim(unit, dir.as_fd(), target)?;
-    Ok((dir, claim, key))
-}
-
-/// Creates the run directory, its missing parents and the unit directory
-/// as needed (each 0755 whatever the umask), opens the unit directory
-/// without following a symlink, and checks that it is ours to write
-/// ([`trust::writer_dir`]).
-pub(crate) fn open_unit_dir(unit: &Unit) -> Result<OwnedFd> {
-    let rundir = unit.rundir();
-    trust::create_dirs(rundir).map_err(|e| Error::io(rundir, e))?;
-    let parent = trust::open_configured_dir(rundir).map_err(|e| Error::io(rundir, e))?;
-    let dir = match sys::create_dir_at(parent.as_fd(), unit.name()) {
-        Ok(Some(fd)) => Ok(fd),
-        Ok(None) => sys::open_dir_at(parent.as_fd(), unit.name()),
-        Err(e) => Err(e),
-    };
-    let dir = dir.map_err(|e| match e.raw_os_error() {
-        // O_DIRECTORY|O_NOFOLLOW on a symlink fails with ENOTDIR or ELOOP.
-        Some(nix::libc::ELOOP | nix::libc::ENOTDIR) => {
-            let symlink =
-                sys::lstat_at(parent.as_fd(), unit.name()).is_ok_and(|st| sys::is_symlink(&st));
-            Error::new(
-                ErrorKind::Corrupt,
-                unit.dir().display().to_string(),
-                if symlink {
-                    "is a symlink"
-                } else {
-                    "is not a directory"
-                },
-            )
-        }
-        _ => Error::io(&unit.dir(), e),
-    })?;
-    trust::writer_dir(unit, dir.as_fd())?;
-    Ok(dir)
-}
-
-/// Maps an I/O error on the unit's file `name` to an [`Error`] naming it.
-fn file_error(unit: &Unit, name: &str) -> impl FnOnce(io::Error) -> Error + use<> {
-    let path = unit.file(name);
-    move |e| Error::io(&path, e)
-}
-
-/// Clears what a previous owner left and records `owner`: the unit starts a
-/// new incarnation in the *starting* state. Without `owner` (a supervisor
-/// that hands the unit to its child at once) the previous owner's
-/// identity is removed too, and the unit has no state until the child's is
-/// written.
-///
-/// The directory is listed once (for stale temporary files), and only the
-/// files it holds are removed: on a disk-backed file system every
-/// `unlink` of a missing name is a wasted directory lookup.
-pub(crate) fn start_incarnation(
-    unit: &Unit,
-    dir: BorrowedFd<'_>,
-    owner: Option<Target>,
-    sync: bool,
-) -> Result<()> {
-    let io = |name: &str| file_error(unit, name);
-    let names = sys::list_dir(dir).map_err(|e| Error::io(&unit.dir(), e))?;
-    match atomic::remove_stale_temps_in(dir, &names) {
-        Ok(n) if n > 0 => log::info!("unit {}: removed {n} stale temporary files", unit.name()),
-        Ok(_) => {}
-        Err(e) => return Err(Error::io(&unit.dir(), e)),
-    }
-    let present = |name: &str| names.iter().any(|n| n == name);
-    let mut stale = vec![
-        format::READY,
-        format::ERROR,
-        format::HEARTBEAT,
-        format::MESSAGE,
-        format::TOMBSTONE,
-    ];
-    if owner.is_none() {
-        // The order `reset` uses: a reader never pairs a pid with another
-        // process's start time.
-        stale.extend([format::PID, format::STARTTIME, format::PIDNS]);
-    }
-    for name in stale {
-        if present(name) && atomic::remove_at(dir, name).map_err(io(name))? {
-            log::info!(
-                "unit {}: removed stale {name} of a previous owner",
-                unit.name()
-            );
-        }
-    }
-    match owner {
-        Some(owner) => write_identity(unit, dir, owner, sync),
-        None => Ok(()),
-    }
-}
-
-/// Records `owner` as the unit's owner: `pid`, `starttime`, `pidns`. Alone
-/// (without clearing anything) when `liveness run` hands the unit it
-/// claimed for itself to its child.
-pub(crate) fn write_identity(
-    unit: &Unit,
-    dir: BorrowedFd<'_>,
-    owner: Target,
-    sync: bool,
-) -> Result<()> {
-    let io = |name: &str| file_error(unit, name);
-    // The owner's identity is three files, replaced in an order that never
-    // shows a reader a pid paired with another process's start time (see
-    // `read::owner`): the old start time goes first, the new one comes last.
-    atomic::remove_at(dir, format::STARTTIME).map_err(io(format::STARTTIME))?;
-    match proc::own_pidns() {
-        Ok(ns) => atomic::write_at(dir, format::PIDNS, &format::format_number(ns), sync)
-            .map_err(io(format::PIDNS))?,
-        Err(_) => {
-            atomic::remove_at(dir, format::PIDNS).map_err(io(format::PIDNS))?;
-        }
-    }
-    atomic::write_at(
-        dir,
-        format::PID,
-        &format::format_number(owner.pid.into()),
-        sync,
-    )
-    .map_err(io(format::PID))?;
-    atomic::write_at(
-        dir,
-        format::STARTTIME,
-        &format::format_number(owner.starttime),
-        sync,
-    )
-    .map_err(io(format::STARTTIME))?;
-    Ok(())
-}
-
-fn register(key: (u64, u64), unit: &Unit) -> Result<()> {
-    let mut here = lock(&LOADED_HERE);
-    if here.contains(&key) {
-        return Err(Error::busy(
-            unit.name(),
-            Some(std::process::id()),
-            "already loaded by another handle in this process",
-        ));
-    }
-    here.push(key);
-    Ok(())
-}
-
-fn unregister(key: (u64, u64)) {
-    lock(&LOADED_HERE).retain(|k| *k != key);
 }

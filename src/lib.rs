@@ -52,6 +52,11 @@
 //! signalling a reused pid, and [`wait_for`] blocks until units are ready,
 //! gone or dead.
 //!
+//! The sources follow the same shape, in layers — the words and the system
+//! calls at the bottom, then the file contract, the owner's API, the
+//! judges, the actors, and the supervisor, shutdown and HTTP on top — each
+//! using only those below it (`doc/architecture.md`).
+//!
 //! # Guarantees
 //!
 //! - Every write is a temporary file in the same directory renamed over the
@@ -172,7 +177,7 @@
 //! # Ok::<(), liveness::Error>(())
 //! ```
 
-#![deny(unsafe_op_in_unsafe_fn)]
+#![deny(unsafe_code, unsafe_op_in_unsafe_fn)]
 #![warn(missing_docs, missing_debug_implementations)]
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
 
@@ -187,51 +192,74 @@ struct ReadmeDoctests;
 #[doc = include_str!("../doc/shutdown.md")]
 struct ShutdownDoctests;
 
-mod atomic;
-mod check;
-mod claim;
+// The layers, bottom up, as `ls src` shows them: a module uses modules of
+// its own layer or of earlier ones, never of a later one, and no module
+// uses itself through others (`tests/layers.rs` checks both).
+
+// The words every layer shares (numbers, durations, signal names, the
+// environment) and the one error type.
 mod error;
-mod format;
+mod vocab;
+
+// Every system call, and the only module allowed `unsafe`.
+#[allow(unsafe_code)]
+mod os;
+
+// The file contract of `doc/state-format.md`: format, unit, read, write,
+// claim, owner, trust, tombstones.
+mod state;
+
+// The owner's API: checks, the handle, systemd, the original module's
+// process-wide handle.
+mod check;
 mod global;
 mod health;
-#[cfg(feature = "http")]
-mod http;
-mod json;
-mod kubexit;
 mod notify;
+
+// Judging: one unit (`liveness probe`), every unit (`liveness status`).
 mod probe;
-mod proc;
-mod quiet;
-mod read;
-mod shutdown;
-mod status;
-mod supervise;
-mod sys;
+
+// Acting on units: waiting for them, stopping their owners.
 mod terminate;
-mod tombstone;
-mod trust;
-mod unit;
 mod watch;
 
-pub use crate::{
-    check::{Check, CheckResult},
-    error::{Error, ErrorKind, Result},
-    format::MAX_MESSAGE,
-    global::{
-        beat, load, load_with, not_ready, ready, register, register_check, reset, set,
-        set_heartbeat, set_with_message,
-    },
-    health::{Builder, Health},
-    probe::{Mode, Probe, Report, Verdict},
-    shutdown::{GRACE_PERIOD_ENV, KUBERNETES_ENV, Shutdown, ShutdownPlan, Unready},
-    status::{UNITS_PER_THREAD, status, status_json, status_parallel, status_table},
-    supervise::{Outcome, Supervisor},
-    terminate::{Terminated, terminate},
-    tombstone::Tombstone,
-    unit::{DEFAULT_RUNDIR, MAX_UNIT_LEN, RUNDIR_ENV, UNIT_ENV, Unit, validate_unit_name},
-    watch::{Awaited, Progress, wait_for, wait_progress},
-};
-// The HTTP server exists only with the `http` feature (on by default); a
-// `use` tree cannot carry a `cfg` on one of its items.
+// Above the API: the supervisor (`liveness run`), graceful shutdown, HTTP.
 #[cfg(feature = "http")]
-pub use crate::http::{DEFAULT_LISTEN, HTTP_PORT_ENV, MAX_CONNECTIONS, Server, ServerBuilder};
+mod http;
+mod shutdown;
+mod supervise;
+
+// The API, in the order a program meets it.
+
+// The original module's free functions, on one process-wide handle.
+pub use crate::global::{
+    beat, load, load_with, not_ready, ready, register, register_check, reset, set, set_heartbeat,
+    set_with_message,
+};
+// A unit, and the environment variables that name it (and the rest).
+pub use crate::state::unit::Unit;
+pub use crate::vocab::env;
+// The owner's handle, and the checks it runs before it claims the unit.
+pub use crate::check::{Check, CheckResult};
+pub use crate::health::{Builder, Health};
+// Judging one unit, as `liveness probe` does; every unit, as `liveness
+// status` does.
+pub use crate::probe::{Mode, Probe, Report, Verdict, status};
+// Waiting for units, and stopping their owners.
+pub use crate::terminate::{Terminated, terminate};
+pub use crate::watch::{Awaited, Progress, wait_for, wait_progress};
+// Supervising a child (`liveness run`), and what it leaves: the tombstone.
+pub use crate::state::tombstone::Tombstone;
+pub use crate::supervise::{Outcome, Supervisor};
+// Graceful shutdown.
+pub use crate::shutdown::{Shutdown, ShutdownPlan, Unready};
+// HTTP endpoints (feature `http`, on by default).
+#[cfg(feature = "http")]
+pub use crate::http::{Server, ServerBuilder};
+// Errors.
+pub use crate::error::{Error, ErrorKind, Result};
+// Not API: the words the `liveness` binary shares with the library (one
+// number parser, one duration parser and formatter, one signal name), which
+// it can only reach as public items. Hidden from the documentation.
+#[doc(hidden)]
+pub use crate::vocab::text;

@@ -17,8 +17,7 @@ use std::sync::OnceLock;
 
 use sd_notify::NotifyState;
 
-/// The environment variable systemd and Podman set.
-pub(crate) const NOTIFY_SOCKET: &str = "NOTIFY_SOCKET";
+use crate::vocab::env;
 
 /// Where to tell the service manager, decided once.
 #[derive(Debug, Default)]
@@ -50,7 +49,7 @@ fn parse_address(v: &std::ffi::OsStr) -> std::io::Result<SocketAddr> {
 impl Notifier {
     /// On when `NOTIFY_SOCKET` names a path or an abstract socket.
     pub(crate) fn from_env() -> Notifier {
-        let Some(v) = std::env::var_os(NOTIFY_SOCKET).filter(|v| !v.is_empty()) else {
+        let Some(v) = std::env::var_os(env::NOTIFY_SOCKET).filter(|v| !v.is_empty()) else {
             return Notifier::default();
         };
         match parse_address(&v) {
@@ -61,7 +60,7 @@ impl Notifier {
                 }),
             },
             Err(e) => {
-                log::debug!("${NOTIFY_SOCKET}={v:?}: {e}; not notifying");
+                log::debug!("${}={v:?}: {e}; not notifying", env::NOTIFY_SOCKET);
                 Notifier::default()
             }
         }
@@ -78,7 +77,7 @@ impl Notifier {
             Err(e) => Err(std::io::Error::new(e.kind(), e.to_string())),
         };
         if let Err(e) = sent {
-            log::debug!("sd_notify to ${NOTIFY_SOCKET}: {e}");
+            log::debug!("sd_notify to ${}: {e}", env::NOTIFY_SOCKET);
         }
     }
 

@@ -7,6 +7,7 @@
 //! its own thread with its own timeout; a hook that overruns is abandoned,
 //! not killed (threads cannot be), and the process exits anyway.
 
+use std::convert::Infallible;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, Weak, mpsc};
@@ -14,22 +15,80 @@ use std::time::Duration;
 
 use crate::check::CheckResult;
 use crate::error::{Error, ErrorKind, Result};
-use crate::format;
 use crate::health::Health;
-
-/// Set by Kubernetes in every container: its presence means "under
-/// Kubernetes", where the default drain delay is 5 s.
-pub const KUBERNETES_ENV: &str = "KUBERNETES_SERVICE_HOST";
-/// The grace period in whole seconds, to match the pod's
-/// `terminationGracePeriodSeconds` (default budget: 30 s).
-pub const GRACE_PERIOD_ENV: &str = "LIVENESS_GRACE_PERIOD";
+use crate::os::process;
+use crate::vocab::{env, text};
 
 const DEFAULT_DRAIN_K8S: Duration = Duration::from_secs(5);
 const DEFAULT_HOOK_TIMEOUT: Duration = Duration::from_secs(5);
 const DEFAULT_BUDGET: Duration = Duration::from_secs(30);
-const MAX_GRACE_S: u64 = 365 * 24 * 3600;
 /// Exit code when the budget runs out before the plan finished.
 const BUDGET_EXIT: i32 = 1;
+
+/// The shutdown plan's entry points on the handle: defined here, beside
+/// the plan, so that `health.rs` (the layer below) never names it.
+impl Health {
+    /// Starts a graceful shutdown plan for this handle: which signals start
+    /// it, how long to drain, when readiness drops, which hooks run. See
+    /// [`ShutdownPlan`]; nothing happens until
+    /// [`install`](ShutdownPlan::install).
+    ///
+    /// The plan keeps a weak reference: keep the `Arc` alive for as long as
+    /// the process runs (the plan resets the unit through it).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use std::time::Duration;
+    ///
+    /// let dir = tempfile::tempdir()?;
+    /// let health = Arc::new(liveness::Health::builder().unit("api").rundir(dir.path()).build()?);
+    /// health.load()?;
+    /// let plan = health
+    ///     .on_shutdown()
+    ///     .signals(&[]) // this example installs no signal handler
+    ///     .drain(Duration::from_secs(2))
+    ///     .hook("flush", || Ok(()));
+    /// let shutdown = plan.install()?;
+    /// assert!(!shutdown.is_started());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn on_shutdown(self: &Arc<Self>) -> ShutdownPlan {
+        ShutdownPlan::new(Arc::downgrade(self))
+    }
+
+    /// Starts the installed shutdown plan from code and waits for it: the
+    /// process exits when the plan has run. Call it from any thread; a
+    /// second caller, or a caller after a signal started the plan, waits for
+    /// the first. For a call that does not block, use
+    /// [`Shutdown::start`].
+    ///
+    /// # Errors
+    ///
+    /// [`ErrorKind::InvalidInput`] when no plan was installed with
+    /// [`ShutdownPlan::install`]. It never returns otherwise.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let dir = tempfile::tempdir()?;
+    /// let health = liveness::Health::builder().unit("u").rundir(dir.path()).build()?;
+    /// let err = health.shutdown().unwrap_err();
+    /// assert_eq!(err.kind(), liveness::ErrorKind::InvalidInput);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn shutdown(&self) -> Result<Infallible> {
+        match self.shutdown_trigger() {
+            Some(trigger) => trigger(),
+            None => Err(Error::new(
+                ErrorKind::InvalidInput,
+                format!("unit {}", self.unit().name()),
+                "no shutdown plan installed (Health::on_shutdown)",
+            )),
+        }
+    }
+}
 
 /// When a shutdown plan makes the unit not ready (removes `ready`).
 ///
@@ -134,24 +193,25 @@ impl std::fmt::Debug for ShutdownPlan {
 /// The budget from `LIVENESS_GRACE_PERIOD`, else 30 s; a bad value is kept
 /// as an error for `install` to report.
 fn budget_from_env() -> std::result::Result<Duration, String> {
-    let Some(v) = std::env::var_os(GRACE_PERIOD_ENV) else {
+    let Some(v) = std::env::var_os(env::GRACE_PERIOD) else {
         return Ok(DEFAULT_BUDGET);
     };
     let v = v.to_string_lossy().into_owned();
-    let canonical = !v.is_empty()
-        && v.bytes().all(|b| b.is_ascii_digit())
-        && (v.len() == 1 || !v.starts_with('0'));
-    match v.parse::<u64>() {
-        Ok(s) if canonical && (1..=MAX_GRACE_S).contains(&s) => Ok(Duration::from_secs(s)),
+    let second = Duration::from_secs(1);
+    match text::duration(&v, second) {
+        Some(d) if d >= second => Ok(d),
         _ => Err(format!(
-            "${GRACE_PERIOD_ENV}={v:?}: must be whole seconds from 1 to {MAX_GRACE_S}"
+            "${}={v:?}: must be a duration from 1 s to {}: seconds, or \
+             Go's form (30s, 1m30s, 1.5s)",
+            env::GRACE_PERIOD,
+            text::duration_text(text::YEAR)
         )),
     }
 }
 
 impl ShutdownPlan {
     pub(crate) fn new(health: Weak<Health>) -> ShutdownPlan {
-        let drain = if std::env::var_os(KUBERNETES_ENV).is_some() {
+        let drain = if std::env::var_os(env::KUBERNETES).is_some() {
             DEFAULT_DRAIN_K8S
         } else {
             Duration::ZERO
@@ -298,7 +358,8 @@ impl ShutdownPlan {
 
     /// The whole plan's time limit, from the first signal to the exit: set
     /// it to the pod's `terminationGracePeriodSeconds`. Default:
-    /// `LIVENESS_GRACE_PERIOD` seconds, else 30 s (the Kubernetes default).
+    /// `LIVENESS_GRACE_PERIOD` (seconds, or `30s`, `1m30s`), else 30 s (the
+    /// Kubernetes default).
     ///
     /// # Examples
     ///
@@ -369,7 +430,7 @@ impl ShutdownPlan {
     /// # Errors
     ///
     /// [`ErrorKind::InvalidInput`]: the plan does not fit its budget (strict
-    /// only), `LIVENESS_GRACE_PERIOD` is not whole seconds from 1, the exit
+    /// only), `LIVENESS_GRACE_PERIOD` is not a duration from 1 s, the exit
     /// code is not 0 to 255, a signal cannot be handled (SIGKILL, SIGSEGV,
     /// an unknown number), the handle was dropped, or a plan is already
     /// installed on it. [`ErrorKind::Io`] when the signal thread cannot be
@@ -424,9 +485,16 @@ impl ShutdownPlan {
                 started: AtomicBool::new(false),
             }),
         };
-        if health.has_shutdown() {
+        let installed = || {
+            Error::new(
+                ErrorKind::InvalidInput,
+                format!("unit {}", health.unit().name()),
+                "a shutdown plan is already installed",
+            )
+        };
+        if health.shutdown_trigger().is_some() {
             // Checked first, so that a refused plan installs no handler.
-            return Err(health.plan_installed());
+            return Err(installed());
         }
         let signals = if self.signals.is_empty() {
             None
@@ -437,7 +505,10 @@ impl ShutdownPlan {
                 })?,
             )
         };
-        health.set_shutdown(shutdown.clone())?;
+        let trigger = shutdown.clone();
+        if !health.set_shutdown_trigger(Box::new(move || trigger.trigger())) {
+            return Err(installed());
+        }
         if let Some(mut signals) = signals {
             let s = shutdown.clone();
             std::thread::Builder::new()
@@ -469,14 +540,15 @@ impl ShutdownPlan {
         let n = self.hooks.len();
         Some(format!(
             "drain {} + {n} hook timeout{} {} = {} does not fit the grace period {} less a {} margin ({}); \
-             raise terminationGracePeriodSeconds and {GRACE_PERIOD_ENV}, or shorten the plan",
-            format::duration_text(self.drain),
+             raise terminationGracePeriodSeconds and {}, or shorten the plan",
+            text::duration_text(self.drain),
             if n == 1 { "" } else { "s" },
-            format::duration_text(hooks),
-            format::duration_text(total),
-            format::duration_text(budget),
-            format::duration_text(margin),
-            format::duration_text(room),
+            text::duration_text(hooks),
+            text::duration_text(total),
+            text::duration_text(budget),
+            text::duration_text(margin),
+            text::duration_text(room),
+            env::GRACE_PERIOD,
         ))
     }
 }
@@ -591,12 +663,12 @@ impl Shutdown {
     }
 
     fn on_signal(&self, sig: i32) {
-        let name = signal_name(sig);
+        let name = text::signal_name(sig);
         if !self.start_because(format!("signal {name}")) {
             let code = 128 + sig;
             log::warn!("shutdown: second signal {name} during shutdown: exit {code} at once");
             // At once: not even a flush of stdout into a pipe nobody reads.
-            crate::sys::exit_now(code);
+            process::exit_now(code);
         }
     }
 
@@ -613,16 +685,9 @@ impl Shutdown {
             if let Some(h) = self.inner.health.upgrade() {
                 let _ = h.reset();
             }
-            crate::sys::exit_now(self.inner.exit_code);
+            process::exit_now(self.inner.exit_code);
         }
         true
-    }
-}
-
-fn signal_name(sig: i32) -> String {
-    match nix::sys::signal::Signal::try_from(sig) {
-        Ok(s) => s.as_str().to_owned(),
-        Err(_) => sig.to_string(),
     }
 }
 
@@ -630,8 +695,8 @@ impl Inner {
     fn run(&self, why: &str) -> ! {
         log::info!(
             "shutdown: {why}: stopping (drain {}, budget {})",
-            format::duration_text(self.drain),
-            format::duration_text(self.budget)
+            text::duration_text(self.drain),
+            text::duration_text(self.budget)
         );
         let current = Arc::new(Mutex::new(String::from("the drain delay")));
         self.arm_budget(Arc::clone(&current));
@@ -643,10 +708,7 @@ impl Inner {
             self.not_ready(health.as_deref());
         }
         if !self.drain.is_zero() {
-            log::info!(
-                "shutdown: draining for {}",
-                format::duration_text(self.drain)
-            );
+            log::info!("shutdown: draining for {}", text::duration_text(self.drain));
             std::thread::sleep(self.drain);
         }
         if self.unready == Unready::AfterDrain {
@@ -695,10 +757,10 @@ impl Inner {
                 }
                 log::error!(
                     "shutdown: budget of {} spent during {step}: exit {BUDGET_EXIT}",
-                    format::duration_text(budget)
+                    text::duration_text(budget)
                 );
                 // A deadline: no flush of stdout, which could wait forever.
-                crate::sys::exit_now(BUDGET_EXIT);
+                process::exit_now(BUDGET_EXIT);
             });
         if let Err(e) = spawned {
             log::warn!("shutdown: cannot arm the budget ({e}); going on without it");
@@ -711,7 +773,7 @@ fn run_hook(hook: Hook, timeout: Duration) {
     let Hook { name, run, .. } = hook;
     log::info!(
         "shutdown: hook {name}: start (timeout {})",
-        format::duration_text(timeout)
+        text::duration_text(timeout)
     );
     let (tx, rx) = mpsc::sync_channel(1);
     let spawned = std::thread::Builder::new()
@@ -739,7 +801,7 @@ fn run_hook(hook: Hook, timeout: Duration) {
         }
         Err(mpsc::RecvTimeoutError::Timeout) => log::warn!(
             "shutdown: hook {name}: still running after its {} timeout; abandoned",
-            format::duration_text(timeout)
+            text::duration_text(timeout)
         ),
         Err(mpsc::RecvTimeoutError::Disconnected) => {
             log::warn!("shutdown: hook {name}: ended without a result");

@@ -17,11 +17,12 @@ use std::time::{Duration, Instant};
 use nix::sys::signal::Signal;
 
 use crate::error::{Error, ErrorKind, Result};
-use crate::proc;
-use crate::read::{self, LockState, OpenUnit};
-use crate::sys;
-use crate::trust;
-use crate::unit::Unit;
+use crate::os::proc;
+use crate::os::{self, process};
+use crate::state::read::{self, LockState, OpenUnit};
+use crate::state::trust;
+use crate::state::unit::Unit;
+use crate::vocab::text;
 use crate::watch::{self, Watcher};
 
 /// What [`terminate`] did.
@@ -113,11 +114,11 @@ pub fn terminate(unit: &Unit, signal: i32, wait: Option<Duration>) -> Result<Ter
     let elsewhere = match (owner.pidns, proc::own_pidns()) {
         _ if !proc::proc_is_ours() => Some(format!(
             "cannot verify pid {pid}: {}, not signalled",
-            sys::error_text(&proc::foreign_proc())
+            text::error_text(&proc::foreign_proc())
         )),
         (_, Err(e)) => Some(format!(
             "cannot verify pid {pid}: our own PID namespace is unknown ({}), not signalled",
-            sys::error_text(&e)
+            text::error_text(&e)
         )),
         (Some(theirs), Ok(ours)) if theirs != ours => Some(format!(
             "pid {pid} is in another PID namespace: cannot signal it from here"
@@ -127,7 +128,7 @@ pub fn terminate(unit: &Unit, signal: i32, wait: Option<Duration>) -> Result<Ter
     if let Some(why) = elsewhere {
         return Err(Error::new(ErrorKind::Io, what, why).with_pid(pid));
     }
-    let pidfd = match sys::pidfd_open(pid) {
+    let pidfd = match process::pidfd_open(pid) {
         Ok(fd) => fd,
         Err(e) if e.raw_os_error() == Some(nix::libc::ESRCH) => {
             return Err(gone(format!("pid {pid} is not running")));
@@ -164,7 +165,7 @@ pub fn terminate(unit: &Unit, signal: i32, wait: Option<Duration>) -> Result<Ter
     // Once more for the process now pinned: state its own uid wrote is
     // acceptable only if this very process has that uid.
     trusted_for(unit, dir.as_fd(), pid).map_err(untrusted)?;
-    match sys::pidfd_send_signal(pidfd.as_fd(), sig) {
+    match process::pidfd_send_signal(pidfd.as_fd(), sig) {
         Ok(()) => log::info!("{what}: sent {sig} to pid {pid}"),
         Err(e) if e.raw_os_error() == Some(nix::libc::ESRCH) => {
             return Err(gone(format!("pid {pid} exited before the signal")));
@@ -190,7 +191,7 @@ pub fn terminate(unit: &Unit, signal: i32, wait: Option<Duration>) -> Result<Ter
     // 1. The process exits: its pidfd becomes readable.
     loop {
         let left = deadline.saturating_duration_since(Instant::now());
-        let ready = sys::poll_readable(&[pidfd.as_fd()], watch::millis(left))
+        let ready = os::poll_readable(&[pidfd.as_fd()], watch::millis(left))
             .map_err(|e| Error::new(ErrorKind::Io, what.clone(), format!("poll: {e}")))?;
         if ready.first().copied().unwrap_or(false) {
             break;
@@ -218,7 +219,7 @@ pub fn terminate(unit: &Unit, signal: i32, wait: Option<Duration>) -> Result<Ter
         if fds.is_empty() {
             std::thread::sleep(wait);
         } else {
-            let _ = sys::poll_readable(&fds, watch::millis(wait));
+            let _ = os::poll_readable(&fds, watch::millis(wait));
         }
     }
 }

@@ -14,11 +14,12 @@ use std::time::{Duration, Instant};
 
 use nix::sys::inotify::{AddWatchFlags, InitFlags, Inotify};
 
+use crate::os;
 use crate::probe::{Mode, Probe, Verdict};
-use crate::read::{self, OpenUnit};
-use crate::tombstone::{self, Tombstone};
-use crate::trust;
-use crate::unit::Unit;
+use crate::state::read::{self, OpenUnit};
+use crate::state::tombstone::{self, Tombstone};
+use crate::state::trust;
+use crate::state::unit::Unit;
 
 /// How often a waiter re-checks without an inotify event.
 pub(crate) const FALLBACK: Duration = Duration::from_secs(1);
@@ -322,7 +323,7 @@ pub(crate) fn death(unit: &Unit) -> Option<String> {
 /// The tombstone a waiter or a dependent judges `unit` by: its own, read
 /// through its trusted directory `dir`, else — a kubexit container has no
 /// unit — kubexit's `<graveyard>/<name>`, read leniently and only when
-/// trusted ([`crate::kubexit`]).
+/// trusted ([`crate::state::kubexit`]).
 fn tombstone_of(
     unit: &Unit,
     dir: Option<BorrowedFd<'_>>,
@@ -334,9 +335,9 @@ fn tombstone_of(
             Err(bad) => return Err(format!("{}: {}", unit.file(bad.file).display(), bad.why)),
         }
     }
-    match crate::kubexit::read(unit)? {
-        crate::kubexit::Found::Nothing => Ok(None),
-        crate::kubexit::Found::Tombstone(t) => Ok(Some(t)),
+    match crate::state::kubexit::read(unit)? {
+        crate::state::kubexit::Found::Nothing => Ok(None),
+        crate::state::kubexit::Found::Tombstone(t) => Ok(Some(t)),
     }
 }
 
@@ -423,7 +424,7 @@ pub fn wait_progress(units: &[Unit], what: Awaited, timeout: Duration) -> Vec<(S
         let fds: Vec<BorrowedFd<'_>> = watcher.fd().into_iter().collect();
         if fds.is_empty() {
             std::thread::sleep(wait);
-        } else if let Err(e) = crate::sys::poll_readable(&fds, millis(wait)) {
+        } else if let Err(e) = os::poll_readable(&fds, millis(wait)) {
             log::warn!("poll: {e}");
             std::thread::sleep(wait);
         }

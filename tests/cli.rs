@@ -5,6 +5,12 @@
 
 mod common;
 
+/// The binary's command-line parser, compiled into this test: the command
+/// list comes from it, not from a copy.
+#[path = "../src/bin/liveness/cli.rs"]
+#[allow(dead_code, unreachable_pub)]
+mod cli;
+
 use common::Rundir;
 
 /// Usage errors exit 2 with exactly one line that says what is wrong.
@@ -37,34 +43,38 @@ fn usage_errors_are_one_line_and_exit_2() {
     }
 }
 
-/// `--help` documents every command and the whole exit-code table; each
-/// command has its own help.
+/// Whether `help` documents exit code `code`: the number standing alone
+/// between spaces, as the table prints it (`  1 unhealthy`), so that `11`
+/// does not count for `1`.
+fn documents_code(help: &str, code: u8) -> bool {
+    help.contains(&format!(" {code} "))
+}
+
+/// `--help` documents every command the parser knows and the whole
+/// exit-code table; each command has its own help.
 #[test]
 fn help_documents_commands_and_exit_codes() {
+    // Negative control: `11` and `12` do not document `1`, nor `2`.
+    assert!(!documents_code("  11 system error\n  12 exited\n", 1));
+    assert!(!documents_code("  11 system error\n  12 exited\n", 2));
+    assert!(documents_code("  1 unhealthy", 1));
+
     let rd = Rundir::new();
     let r = rd.liveness("u", &["--help"]);
     assert_eq!(r.code, 0);
-    for word in [
-        "probe",
-        "load",
-        "set",
-        "ready",
-        "not-ready",
-        "beat",
-        "reset",
-        "status",
-    ] {
-        assert!(r.stdout.contains(&format!("  {word} ")), "{word}");
+    assert!(!cli::COMMANDS.is_empty());
+    for word in cli::COMMANDS {
+        assert!(r.stdout.contains(&format!("\n  {word} ")), "{word}");
+        let own = rd.liveness("u", &[word, "--help"]);
+        assert!(
+            own.stdout.starts_with(&format!("Usage: liveness {word} ")),
+            "{word}: {}",
+            own.stdout
+        );
     }
-    for code in 0..=11 {
-        assert!(r.stdout.contains(&format!("{code} ")), "exit code {code}");
+    for code in 0..=12 {
+        assert!(documents_code(&r.stdout, code), "exit code {code}");
     }
-    let r = rd.liveness("u", &["probe", "--help"]);
-    assert!(
-        r.stdout.starts_with("Usage: liveness probe"),
-        "{}",
-        r.stdout
-    );
     let r = rd.liveness("u", &["--version"]);
     assert_eq!(
         r.stdout,
@@ -278,6 +288,21 @@ fn probe_enforces_its_own_deadline() {
     );
 }
 
+/// The original module's probe (`tests/fixtures/original-health.sh`,
+/// under bash) on the unit `orig` of `rd`.
+fn original_probe(rd: &Rundir) -> common::Ran {
+    rd.command(
+        "orig",
+        "bash",
+        &[common::repo("tests/fixtures/original-health.sh")],
+    )
+    .env("CIC_RUNDIR", rd.path())
+    .env("CIC_UNIT", "orig")
+    .output()
+    .unwrap()
+    .into()
+}
+
 /// Files we write are judged correctly by the original module's probe:
 /// healthy passes, error 3 fails, no error yet fails, reset fails.
 #[test]
@@ -290,18 +315,7 @@ fn the_original_probe_reads_our_files() {
     ) {
         return;
     }
-    let original = || -> common::Ran {
-        rd.command(
-            "orig",
-            "bash",
-            &[common::repo("tests/fixtures/original-health.sh")],
-        )
-        .env("CIC_RUNDIR", rd.path())
-        .env("CIC_UNIT", "orig")
-        .output()
-        .unwrap()
-        .into()
-    };
+    let original = || original_probe(&rd);
     rd.liveness("orig", &["load"]);
     assert_eq!(original().code, 1, "starting: no error file yet");
     rd.liveness("orig", &["set", "0"]);
@@ -333,17 +347,7 @@ fn the_original_probe_passes_what_ours_refuse() {
     rd.write("orig", "pid", std::process::id().to_string().as_bytes());
     for garbage in ["-5", "garbage", "True", "0x10"] {
         rd.write("orig", "error", garbage.as_bytes());
-        let r: common::Ran = rd
-            .command(
-                "orig",
-                "bash",
-                &[common::repo("tests/fixtures/original-health.sh")],
-            )
-            .env("CIC_RUNDIR", rd.path())
-            .env("CIC_UNIT", "orig")
-            .output()
-            .unwrap()
-            .into();
+        let r = original_probe(&rd);
         assert_eq!(r.code, 0, "the original passes {garbage:?}");
         assert_eq!(
             rd.liveness("orig", &["probe"]).code,

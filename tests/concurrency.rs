@@ -5,21 +5,15 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader};
-use std::process::Stdio;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
-use common::{Rundir, Tree};
+use common::{Proc, Rundir};
 use liveness::{Health, Mode, Probe, Unit, Verdict};
 
-/// One writer flips `set(0)`/`set(1)` as fast as it can while readers read
-/// the raw file and run full probes: over 100,000 reads, every one sees a
-/// complete value.
-#[test]
-fn readers_never_see_a_torn_write() {
-    let rd = Rundir::new();
+/// The unit `flip`, loaded here and healthy, for a writer thread to flip.
+fn healthy_flip(rd: &Rundir) -> Arc<Health> {
     let health = Arc::new(
         Health::builder()
             .unit("flip")
@@ -29,6 +23,16 @@ fn readers_never_see_a_torn_write() {
     );
     health.load().unwrap();
     health.set(0).unwrap();
+    health
+}
+
+/// One writer flips `set(0)`/`set(1)` as fast as it can while readers read
+/// the raw file and run full probes: over 100,000 reads, every one sees a
+/// complete value.
+#[test]
+fn readers_never_see_a_torn_write() {
+    let rd = Rundir::new();
+    let health = healthy_flip(&rd);
     let unit = Unit::new("flip", rd.path()).unwrap();
     let error_path = unit.dir().join("error");
 
@@ -97,15 +101,7 @@ fn readers_never_see_a_torn_write() {
 #[test]
 fn probe_processes_never_see_a_torn_write() {
     let rd = Rundir::new();
-    let health = Arc::new(
-        Health::builder()
-            .unit("flip")
-            .rundir(rd.path())
-            .build()
-            .unwrap(),
-    );
-    health.load().unwrap();
-    health.set(0).unwrap();
+    let health = healthy_flip(&rd);
     let stop = Arc::new(AtomicBool::new(false));
     let writer = {
         let (health, stop) = (health.clone(), stop.clone());
@@ -149,19 +145,14 @@ fn a_writer_killed_mid_write_never_leaves_a_malformed_file() {
     let mut temps_seen = 0;
     for round in 0..50u64 {
         let mut cmd = std::process::Command::new(common::example("state_writer"));
-        cmd.args([rd.path().to_str().unwrap(), "victim", "flip"])
-            .stdout(Stdio::piped());
-        let mut tree = Tree::spawn(&mut cmd);
-        let mut line = String::new();
-        BufReader::new(tree.child.stdout.take().unwrap())
-            .read_line(&mut line)
-            .unwrap();
-        assert_eq!(line, "ready\n");
+        cmd.args([rd.path().to_str().unwrap(), "victim", "flip"]);
+        let mut writer = Proc::spawn(&mut cmd);
+        assert_eq!(writer.next_line(), "ready");
         // Let it write for a varying while (this sets where the kill lands;
         // nothing is asserted about time).
         std::thread::sleep(Duration::from_micros(200 + round * 397 % 5000));
-        tree.signal(nix::sys::signal::Signal::SIGKILL);
-        assert!(tree.wait_timeout(common::PATIENCE).is_some());
+        writer.signal(nix::sys::signal::Signal::SIGKILL);
+        writer.exit();
 
         for file in ["error", "heartbeat", "pid", "starttime"] {
             let bytes = rd.read("victim", file).unwrap_or_default();
@@ -230,17 +221,13 @@ fn a_change_of_owner_is_never_seen_as_a_reused_pid() {
         })
     };
     // The shell probe in a loop, in parallel, printing only a "reused" line.
-    let shell = std::process::Command::new("dash")
-        .arg("-c")
-        .arg(format!(
-            "while [ ! -e {stop} ]; do dash {sh} -u handoff -r {rd} --startup 2>&1 | grep reused; done",
-            stop = rd.path().join("stop").display(),
-            sh = common::repo("scripts/health.sh").display(),
-            rd = rd.path().display(),
-        ))
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
+    // Killed with its loop if the test fails before the stop file.
+    let mut shell = Proc::spawn(std::process::Command::new("dash").arg("-c").arg(format!(
+        "while [ ! -e {stop} ]; do dash {sh} -u handoff -r {rd} --startup 2>&1 | grep reused; done",
+        stop = rd.path().join("stop").display(),
+        sh = common::repo("scripts/health.sh").display(),
+        rd = rd.path().display(),
+    )));
     for _ in 0..150 {
         let st = std::process::Command::new(common::bin())
             .args(["run", "--unit", "handoff", "--rundir"])
@@ -253,7 +240,8 @@ fn a_change_of_owner_is_never_seen_as_a_reused_pid() {
     stop.store(true, Ordering::Relaxed);
     std::fs::write(rd.path().join("stop"), b"").unwrap();
     let bad = reader.join().unwrap();
-    let out = shell.wait_with_output().unwrap();
+    shell.exit();
+    let seen = shell.lines();
     assert!(reads.load(Ordering::Relaxed) > 150, "the reader barely ran");
     assert!(
         bad.is_empty(),
@@ -261,9 +249,5 @@ fn a_change_of_owner_is_never_seen_as_a_reused_pid() {
         bad.len(),
         &bad[..bad.len().min(3)]
     );
-    assert!(
-        out.stdout.is_empty(),
-        "health.sh saw: {}",
-        String::from_utf8_lossy(&out.stdout)
-    );
+    assert!(seen.is_empty(), "health.sh saw: {seen:?}");
 }

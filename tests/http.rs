@@ -336,7 +336,7 @@ fn a_thousand_concurrent_connections_are_answered_with_bounded_threads() {
     let s = states();
     let served = Served::start(&s.rundir, &["--unit", "ok", "--request-timeout", "600000"]);
     let idle_threads = served.threads();
-    let peak = Peak::start(served.tree.pid());
+    let peak = Peak::start(served.proc.pid());
     let mut conns: Vec<TcpStream> = (0..n)
         .map(|_| TcpStream::connect(served.addr).unwrap())
         .collect();
@@ -357,7 +357,7 @@ fn a_thousand_concurrent_connections_are_answered_with_bounded_threads() {
     );
     assert_eq!(ok, n);
     // The reading thread and the main thread, plus at most 8 workers
-    // (MAX_WORKERS in src/http.rs): not one thread per connection.
+    // (MAX_WORKERS in src/http/transport.rs): not one thread per connection.
     assert!(max_threads <= idle_threads + 8, "{max_threads} threads");
     assert!(max_threads > idle_threads, "negative control: handlers ran");
 }
@@ -517,7 +517,7 @@ fn a_low_open_file_limit_lowers_the_cap_and_probes_are_answered() {
     let attack = Attack::start(served.addr, Hostile::Idle, 300);
     assert!(attack.established(300, PATIENCE));
     let answer = probe_once(served.addr, "/health/live", PATIENCE).map(|a| a.0);
-    let fds = open_fds(served.tree.pid());
+    let fds = open_fds(served.proc.pid());
     drop(attack.stop());
     eprintln!("open-file limit 200, 300 idle clients: server has {fds} descriptors open");
     assert_eq!(answer, Ok(200));

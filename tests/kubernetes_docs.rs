@@ -11,7 +11,7 @@
 mod common;
 
 /// The binary's command-line parser, compiled into this test.
-#[path = "../src/cli.rs"]
+#[path = "../src/bin/liveness/cli.rs"]
 #[allow(dead_code, unreachable_pub)]
 mod cli;
 
@@ -146,12 +146,8 @@ fn variant(cmd: &cli::Command) -> String {
 /// manifest's location on a usage error or a help/version request.
 fn parse(origin: &str, argv: &[String]) -> cli::Command {
     let args = argv[1..].iter().map(OsString::from);
-    let cmd = cli::parse(args).unwrap_or_else(|u| {
-        panic!(
-            "{origin}: {argv:?} is not a valid liveness command: {}",
-            u.0
-        )
-    });
+    let cmd = cli::parse(args)
+        .unwrap_or_else(|u| panic!("{origin}: {argv:?} is not a valid liveness command: {u}"));
     let v = variant(&cmd);
     assert!(
         v != "Help" && v != "Version",

@@ -25,9 +25,8 @@ mod common;
 
 use std::path::Path;
 use std::process::{Command, Stdio};
-use std::sync::{Arc, Mutex};
 
-use common::{PATIENCE, Rundir, Tree, bin, example, wait_until};
+use common::{Proc, Rundir, bin, example};
 
 /// `RecordBirth` (tombstone.go line 60) in UTC.
 const KX_BORN: &[u8] = b"Born: \"2026-11-30T04:43:54.197452445Z\"\n";
@@ -78,55 +77,6 @@ fn kx_write(path: &Path, bytes: &[u8]) {
     std::fs::write(path, bytes).unwrap();
 }
 
-/// A running supervisor whose stdout and stderr are collected.
-struct Running {
-    tree: Tree,
-    out: Lines,
-    err: Lines,
-}
-
-/// Collected lines, read as one text.
-struct Lines(Arc<Mutex<Vec<String>>>);
-
-impl Lines {
-    fn text(&self) -> String {
-        self.0.lock().unwrap().join("\n")
-    }
-}
-
-impl Running {
-    fn spawn(mut c: Command) -> Running {
-        c.stdout(Stdio::piped()).stderr(Stdio::piped());
-        let mut tree = Tree::spawn(&mut c);
-        let out = Lines(common::collect_lines(tree.child.stdout.take().unwrap()));
-        let err = Lines(common::collect_lines(tree.child.stderr.take().unwrap()));
-        Running { tree, out, err }
-    }
-
-    fn wait_out(&self, needle: &str) {
-        assert!(
-            wait_until(PATIENCE, || self.out.text().contains(needle)),
-            "never printed {needle:?}: {:?} / {:?}",
-            self.out.text(),
-            self.err.text()
-        );
-    }
-
-    fn wait_err(&self, needle: &str) {
-        assert!(
-            wait_until(PATIENCE, || self.err.text().contains(needle)),
-            "never logged {needle:?}: {:?}",
-            self.err.text()
-        );
-    }
-
-    fn code(&mut self) -> i32 {
-        let st = self.tree.wait_timeout(PATIENCE).expect("did not exit");
-        use std::os::unix::process::ExitStatusExt;
-        st.code().unwrap_or_else(|| 128 + st.signal().unwrap_or(0))
-    }
-}
-
 fn child() -> String {
     example("signal_child").display().to_string()
 }
@@ -140,9 +90,14 @@ fn kubexit_death_before_the_watcher_starts() {
     let g = rd.path();
     kx_write(&g.join("app"), KX_DIED_0);
     let c = child();
-    let mut r = Running::spawn(kx_run(g, "side", &[("KUBEXIT_DEATH_DEPS", "app")], &[&c]));
-    assert_eq!(r.code(), 143, "{:?}", r.err.text());
-    let err = r.err.text();
+    let mut r = Proc::spawn(&mut kx_run(
+        g,
+        "side",
+        &[("KUBEXIT_DEATH_DEPS", "app")],
+        &[&c],
+    ));
+    assert_eq!(r.code(), 143, "{:?}", r.stderr());
+    let err = r.stderr();
     assert!(
         err.contains("death dependency app: exited: code 0 at 2026-11-30T04:43:55.200Z"),
         "{err}"
@@ -157,13 +112,18 @@ fn kubexit_death_rewritten_in_place() {
     let rd = Rundir::new();
     let g = rd.path();
     let c = child();
-    let mut r = Running::spawn(kx_run(g, "side", &[("KUBEXIT_DEATH_DEPS", "app")], &[&c]));
-    r.wait_out("ready");
+    let mut r = Proc::spawn(&mut kx_run(
+        g,
+        "side",
+        &[("KUBEXIT_DEATH_DEPS", "app")],
+        &[&c],
+    ));
+    r.wait_for("ready");
     kx_write(&g.join("app"), KX_BORN);
     kx_write(&g.join("app"), KX_DIED_SIGNAL_TZ);
-    r.wait_out("TERM");
+    r.wait_for("TERM");
     assert_eq!(r.code(), 143);
-    let err = r.err.text();
+    let err = r.stderr();
     assert!(
         err.contains("death dependency app: exited: code -1 at 2026-11-30T04:43:56.000Z"),
         "only the death stops it: {err}"
@@ -199,13 +159,18 @@ fn unparsable_dependency_tombstone_is_named() {
     let file = g.join("app");
     kx_write(&file, b"Died: yesterday\nExitCode: 0\n");
     let c = child();
-    let mut r = Running::spawn(kx_run(g, "side", &[("KUBEXIT_DEATH_DEPS", "app")], &[&c]));
-    r.wait_out("ready");
-    r.wait_err(&format!("{}: bad time \"yesterday\"", file.display()));
+    let mut r = Proc::spawn(&mut kx_run(
+        g,
+        "side",
+        &[("KUBEXIT_DEATH_DEPS", "app")],
+        &[&c],
+    ));
+    r.wait_for("ready");
+    r.wait_stderr(&format!("{}: bad time \"yesterday\"", file.display()));
     kx_write(&file, KX_DIED_0);
     assert_eq!(r.code(), 143);
-    let warnings = r.err.text().matches("bad time").count();
-    assert_eq!(warnings, 1, "logged once: {:?}", r.err.text());
+    let warnings = r.stderr().matches("bad time").count();
+    assert_eq!(warnings, 1, "logged once: {:?}", r.stderr());
 }
 
 /// The YAML kubexit's decoder would see: each `Key: value` line, parsed by
@@ -255,8 +220,13 @@ fn liveness_writes_what_kubexit_reads() {
     )
     .unwrap();
     let c = child();
-    let mut r = Running::spawn(kx_run(g, "app", &[("LIVENESS_READY_ON_START", "1")], &[&c]));
-    r.wait_out("ready");
+    let mut r = Proc::spawn(&mut kx_run(
+        g,
+        "app",
+        &[("LIVENESS_READY_ON_START", "1")],
+        &[&c],
+    ));
+    r.wait_for("ready");
     let born = std::fs::read(g.join("app")).unwrap();
     let y = yaml(&born);
     assert!(go_rfc3339(y["Born"].as_str().unwrap()), "{y:?}");
@@ -308,7 +278,7 @@ fn liveness_writes_what_kubexit_reads() {
 fn never_started_child_is_buried_for_kubexit() {
     let rd = Rundir::new();
     let g = rd.path();
-    let mut r = Running::spawn(kx_run(
+    let mut r = Proc::spawn(&mut kx_run(
         g,
         "app",
         &[

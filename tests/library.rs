@@ -5,13 +5,13 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader, Write};
+use std::io::Write;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use common::{Rundir, Tree};
+use common::{Proc, Rundir, Tree};
 use liveness::{ErrorKind, Health, Mode, Probe, Unit, Verdict};
 
 /// A handle on `unit` under `rd`, loaded by this process.
@@ -59,24 +59,12 @@ fn snapshot(dir: &Path) -> Vec<(String, Vec<u8>, u64)> {
     v
 }
 
-fn spawn_writer(
-    rd: &Rundir,
-    unit: &str,
-    action: &str,
-) -> (Tree, BufReader<std::process::ChildStdout>) {
+/// `examples/state_writer RUNDIR UNIT ACTION`, stdin piped.
+fn spawn_writer(rd: &Rundir, unit: &str, action: &str) -> Proc {
     let mut cmd = Command::new(common::example("state_writer"));
     cmd.args([rd.path().to_str().unwrap(), unit, action])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped());
-    let mut tree = Tree::spawn(&mut cmd);
-    let out = BufReader::new(tree.child.stdout.take().unwrap());
-    (tree, out)
-}
-
-fn line(out: &mut BufReader<std::process::ChildStdout>) -> String {
-    let mut l = String::new();
-    out.read_line(&mut l).unwrap();
-    l.trim_end().to_owned()
+        .stdin(Stdio::piped());
+    Proc::spawn(&mut cmd)
 }
 
 /// A second load of a live unit — from another process, from another handle
@@ -85,14 +73,14 @@ fn line(out: &mut BufReader<std::process::ChildStdout>) -> String {
 #[test]
 fn a_second_owner_is_refused_and_the_first_untouched() {
     let rd = Rundir::new();
-    let (tree, mut out) = spawn_writer(&rd, "svc", "hold");
-    assert_eq!(line(&mut out), "ready");
-    let owner = tree.child.id();
+    let mut holder = spawn_writer(&rd, "svc", "hold");
+    assert_eq!(holder.next_line(), "ready");
+    let owner = holder.tree.child.id();
     let before = snapshot(&rd.unit_dir("svc"));
 
-    let (_t2, mut out2) = spawn_writer(&rd, "svc", "try-load");
+    let mut second = spawn_writer(&rd, "svc", "try-load");
     assert_eq!(
-        line(&mut out2),
+        second.next_line(),
         format!("error Busy {owner}: unit svc: owned by pid {owner}")
     );
 
@@ -143,8 +131,8 @@ fn a_supervised_process_attaches() {
     // This process plays the supervisor: it claims the unit...
     let _sup = loaded(&rd, "app");
     // ...starts the child, and records it as the owner before it loads.
-    let (mut tree, mut out) = spawn_writer(&rd, "app", "attach");
-    let child = tree.child.id();
+    let mut w = spawn_writer(&rd, "app", "attach");
+    let child = w.tree.child.id();
     let st = std::fs::read_to_string(format!("/proc/{child}/stat")).unwrap();
     let starttime = st[st.rfind(')').unwrap() + 2..]
         .split(' ')
@@ -153,11 +141,11 @@ fn a_supervised_process_attaches() {
         .to_owned();
     rd.write("app", "starttime", format!("{starttime}\n").as_bytes());
     rd.write("app", "pid", format!("{child}\n").as_bytes());
-    tree.child.stdin.take().unwrap().write_all(b"go\n").unwrap();
+    w.send("go");
 
-    assert_eq!(line(&mut out), "attached");
-    assert_eq!(line(&mut out), "done");
-    assert!(tree.wait_timeout(common::PATIENCE).unwrap().success());
+    assert_eq!(w.next_line(), "attached");
+    assert_eq!(w.next_line(), "done");
+    w.assert_code(0);
     // The child's drop removed what it reported, not who owns the unit.
     assert_eq!(rd.read("app", "ready"), None);
     assert_eq!(rd.read("app", "error"), None);
@@ -171,11 +159,11 @@ fn a_supervised_process_attaches() {
 #[test]
 fn an_unsupervised_process_owns() {
     let rd = Rundir::new();
-    let (mut tree, mut out) = spawn_writer(&rd, "app", "attach");
-    tree.child.stdin.take().unwrap().write_all(b"go\n").unwrap();
-    assert_eq!(line(&mut out), "owner");
-    assert_eq!(line(&mut out), "done");
-    assert!(tree.wait_timeout(common::PATIENCE).unwrap().success());
+    let mut w = spawn_writer(&rd, "app", "attach");
+    w.send("go");
+    assert_eq!(w.next_line(), "owner");
+    assert_eq!(w.next_line(), "done");
+    w.assert_code(0);
     // It exited: its drop reset everything.
     assert_eq!(rd.read("app", "pid"), None);
 }
@@ -185,8 +173,8 @@ fn an_unsupervised_process_owns() {
 #[test]
 fn a_forked_child_does_not_reset_its_parents_unit() {
     let rd = Rundir::new();
-    let (_tree, mut out) = spawn_writer(&rd, "forky", "fork-drop");
-    assert_eq!(line(&mut out), "child exited");
+    let mut w = spawn_writer(&rd, "forky", "fork-drop");
+    assert_eq!(w.next_line(), "child exited");
     assert_eq!(rd.liveness("forky", &["probe"]).code, 0);
 }
 
@@ -483,28 +471,24 @@ fn an_attached_handles_not_ready_is_written() {
         .arg("--")
         .arg(common::example("state_writer"))
         .args([rd.path().to_str().unwrap(), "att", "unready"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped());
-    let mut tree = Tree::spawn(&mut cmd);
-    let mut out = BufReader::new(tree.child.stdout.take().unwrap());
-    assert_eq!(line(&mut out), "attached");
+        .stdin(Stdio::piped());
+    let mut run = Proc::spawn(&mut cmd);
+    assert_eq!(run.next_line(), "attached");
     let p = rd.liveness("att", &["probe", "--ready"]);
     assert_eq!(p.code, 6, "{}", p.stderr);
     assert!(p.stderr.contains("not ready"), "{}", p.stderr);
     assert_eq!(rd.liveness("att", &["probe"]).code, 0);
-    drop(tree.child.stdin.take());
-    assert!(tree.wait_timeout(common::PATIENCE).is_some());
+    run.close_stdin();
+    run.exit();
 
     // Negative control: the same supervisor without the child's call.
     let mut cmd = Command::new(common::bin());
     cmd.args(["run", "--ready-on-start", "-u", "ctl", "-r"])
         .arg(rd.path())
         .args(["--", "sh", "-c", "echo started; read x"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped());
-    let mut tree = Tree::spawn(&mut cmd);
-    let mut out = BufReader::new(tree.child.stdout.take().unwrap());
-    assert_eq!(line(&mut out), "started");
+        .stdin(Stdio::piped());
+    let mut run = Proc::spawn(&mut cmd);
+    assert_eq!(run.next_line(), "started");
     assert_eq!(rd.liveness("ctl", &["probe", "--ready"]).code, 0);
 }
 
@@ -573,7 +557,7 @@ fn a_failed_message_write_still_writes_the_error() {
 /// own value writes it (each row: the owner's value, the helper's command,
 /// the probe that shows which one is on disk) — whether the owner called
 /// once before (proven by stat) or in a hot loop (proven by the inotify
-/// gate, see `src/quiet.rs`).
+/// gate, see `src/state/quiet.rs`).
 #[test]
 fn the_write_cache_never_hides_a_helpers_write() {
     type Call = fn(&Health) -> liveness::Result<()>;

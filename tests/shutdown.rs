@@ -6,100 +6,30 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader};
 use std::os::unix::process::ExitStatusExt;
-use std::process::{ExitStatus, Stdio};
-use std::sync::{Arc, Mutex};
 
-use common::{PATIENCE, Rundir, Tree, example, wait_until};
+use common::{PATIENCE, Proc, Rundir, example};
 use nix::sys::signal::Signal;
 
 const UNIT: &str = "svc";
 
-/// A running `shutdown_demo` and every line it printed so far.
-struct Demo {
-    tree: Tree,
-    lines: Arc<Mutex<Vec<String>>>,
-    reader: Option<std::thread::JoinHandle<()>>,
+/// Starts `shutdown_demo` with `args`, its lines collected.
+fn start(rundir: &Rundir, args: &[&str]) -> Proc {
+    start_env(rundir, args, &[])
 }
 
-impl Demo {
-    fn start(rundir: &Rundir, args: &[&str]) -> Demo {
-        Demo::start_env(rundir, args, &[])
+/// As [`start`], with more environment variables.
+fn start_env(rundir: &Rundir, args: &[&str], env: &[(&str, &str)]) -> Proc {
+    let mut cmd = rundir.command(UNIT, example("shutdown_demo"), args);
+    cmd.env_remove("KUBERNETES_SERVICE_HOST")
+        .env_remove("LIVENESS_GRACE_PERIOD")
+        .env_remove("NOTIFY_SOCKET");
+    for (k, v) in env {
+        cmd.env(k, v);
     }
-
-    fn start_env(rundir: &Rundir, args: &[&str], env: &[(&str, &str)]) -> Demo {
-        let mut cmd = rundir.command(UNIT, example("shutdown_demo"), args);
-        cmd.env_remove("KUBERNETES_SERVICE_HOST")
-            .env_remove("LIVENESS_GRACE_PERIOD")
-            .env_remove("NOTIFY_SOCKET")
-            .stdout(Stdio::piped());
-        for (k, v) in env {
-            cmd.env(k, v);
-        }
-        // The signal tests must not inherit INT or QUIT ignored.
-        common::default_signals(&mut cmd);
-        let mut tree = Tree::spawn(&mut cmd);
-        let out = tree.child.stdout.take().unwrap();
-        let lines = Arc::new(Mutex::new(Vec::new()));
-        let sink = Arc::clone(&lines);
-        let reader = std::thread::spawn(move || {
-            for line in BufReader::new(out).lines() {
-                let Ok(line) = line else { break };
-                sink.lock().unwrap().push(line);
-            }
-        });
-        Demo {
-            tree,
-            lines,
-            reader: Some(reader),
-        }
-    }
-
-    fn lines(&self) -> Vec<String> {
-        self.lines.lock().unwrap().clone()
-    }
-
-    /// Waits until a line containing `needle` was printed.
-    fn wait_for(&self, needle: &str) {
-        assert!(
-            wait_until(PATIENCE, || self.lines().iter().any(|l| l.contains(needle))),
-            "no line with {needle:?} in {:#?}",
-            self.lines()
-        );
-    }
-
-    /// Index of the first line containing `needle`.
-    fn pos(&self, needle: &str) -> usize {
-        let lines = self.lines();
-        lines
-            .iter()
-            .position(|l| l.contains(needle))
-            .unwrap_or_else(|| panic!("no line with {needle:?} in {lines:#?}"))
-    }
-
-    fn has(&self, needle: &str) -> bool {
-        self.lines().iter().any(|l| l.contains(needle))
-    }
-
-    fn exit(&mut self) -> ExitStatus {
-        let st = self.tree.wait_timeout(PATIENCE).expect("demo did not exit");
-        // The pipe closed with the process: read to its end.
-        if let Some(r) = self.reader.take() {
-            r.join().unwrap();
-        }
-        st
-    }
-
-    /// Asserts that the markers appear in this order.
-    fn assert_order(&self, markers: &[&str]) {
-        let pos: Vec<usize> = markers.iter().map(|m| self.pos(m)).collect();
-        assert!(
-            pos.windows(2).all(|w| w[0] < w[1]),
-            "markers {markers:?} at {pos:?} in {:#?}",
-            self.lines()
-        );
-    }
+    // The signal tests must not inherit INT or QUIT ignored.
+    common::default_signals(&mut cmd);
+    Proc::spawn(&mut cmd)
 }
 
 fn probe(rundir: &Rundir, mode: &str) -> i32 {
@@ -111,13 +41,13 @@ fn probe(rundir: &Rundir, mode: &str) -> i32 {
 #[test]
 fn sigterm_runs_unready_drain_hooks_reset_exit_in_order() {
     let rundir = Rundir::new();
-    let mut demo = Demo::start(
+    let mut demo = start(
         &rundir,
         &["--drain-ms", "200", "--hook", "a:50", "--hook", "b:50"],
     );
     demo.wait_for("ready");
     assert_eq!(probe(&rundir, "--ready"), 0, "ready before the signal");
-    demo.tree.signal(Signal::SIGTERM);
+    demo.signal(Signal::SIGTERM);
     let st = demo.exit();
     assert_eq!(st.code(), Some(0), "{:#?}", demo.lines());
     demo.assert_order(&[
@@ -142,18 +72,18 @@ fn sigterm_runs_unready_drain_hooks_reset_exit_in_order() {
 #[test]
 fn readiness_drops_on_the_signal_while_liveness_stays_green() {
     let rundir = Rundir::new();
-    let mut demo = Demo::start(&rundir, &["--drain-ms", "600000", "--budget-ms", "900000"]);
+    let mut demo = start(&rundir, &["--drain-ms", "600000", "--budget-ms", "900000"]);
     demo.wait_for("ready");
     assert_eq!(
         probe(&rundir, "--ready"),
         0,
         "negative control: ready first"
     );
-    demo.tree.signal(Signal::SIGTERM);
+    demo.signal(Signal::SIGTERM);
     demo.wait_for("draining");
     assert_eq!(probe(&rundir, "--ready"), 6, "not ready while draining");
     assert_eq!(probe(&rundir, "--live"), 0, "still live while draining");
-    demo.tree.signal(Signal::SIGTERM);
+    demo.signal(Signal::SIGTERM);
     assert_eq!(demo.exit().code(), Some(143));
 }
 
@@ -162,7 +92,7 @@ fn readiness_drops_on_the_signal_while_liveness_stays_green() {
 #[test]
 fn after_drain_readiness_drops_between_drain_and_hooks() {
     let rundir = Rundir::new();
-    let mut demo = Demo::start(
+    let mut demo = start(
         &rundir,
         &[
             "--unready",
@@ -176,12 +106,12 @@ fn after_drain_readiness_drops_between_drain_and_hooks() {
         ],
     );
     demo.wait_for("ready");
-    demo.tree.signal(Signal::SIGTERM);
+    demo.signal(Signal::SIGTERM);
     demo.wait_for("hook:long:start");
     demo.assert_order(&["draining", "unit svc not ready", "hook:long:start"]);
     assert_eq!(probe(&rundir, "--ready"), 6, "not ready once hooks run");
     assert_eq!(probe(&rundir, "--live"), 0, "live while hooks run");
-    demo.tree.signal(Signal::SIGINT);
+    demo.signal(Signal::SIGINT);
     assert_eq!(demo.exit().code(), Some(130));
 }
 
@@ -190,7 +120,7 @@ fn after_drain_readiness_drops_between_drain_and_hooks() {
 #[test]
 fn after_drain_keeps_readiness_during_the_drain() {
     let rundir = Rundir::new();
-    let mut demo = Demo::start(
+    let mut demo = start(
         &rundir,
         &[
             "--unready",
@@ -202,11 +132,11 @@ fn after_drain_keeps_readiness_during_the_drain() {
         ],
     );
     demo.wait_for("ready");
-    demo.tree.signal(Signal::SIGTERM);
+    demo.signal(Signal::SIGTERM);
     demo.wait_for("draining");
     assert_eq!(probe(&rundir, "--ready"), 0, "still ready while draining");
     assert!(!demo.has("not ready"));
-    demo.tree.signal(Signal::SIGTERM);
+    demo.signal(Signal::SIGTERM);
     assert_eq!(demo.exit().code(), Some(143));
 }
 
@@ -214,7 +144,7 @@ fn after_drain_keeps_readiness_during_the_drain() {
 #[test]
 fn never_keeps_readiness_until_the_reset() {
     let rundir = Rundir::new();
-    let mut demo = Demo::start(
+    let mut demo = start(
         &rundir,
         &[
             "--unready",
@@ -226,11 +156,11 @@ fn never_keeps_readiness_until_the_reset() {
         ],
     );
     demo.wait_for("ready");
-    demo.tree.signal(Signal::SIGTERM);
+    demo.signal(Signal::SIGTERM);
     demo.wait_for("hook:long:start");
     assert_eq!(probe(&rundir, "--ready"), 0, "ready while hooks run");
     assert!(!demo.has("not ready"));
-    demo.tree.signal(Signal::SIGTERM);
+    demo.signal(Signal::SIGTERM);
     assert_eq!(demo.exit().code(), Some(143));
 }
 
@@ -239,7 +169,7 @@ fn never_keeps_readiness_until_the_reset() {
 #[test]
 fn an_overrunning_hook_is_cut_off_and_the_next_still_runs() {
     let rundir = Rundir::new();
-    let mut demo = Demo::start(
+    let mut demo = start(
         &rundir,
         &[
             "--hook",
@@ -251,7 +181,7 @@ fn an_overrunning_hook_is_cut_off_and_the_next_still_runs() {
         ],
     );
     demo.wait_for("ready");
-    demo.tree.signal(Signal::SIGTERM);
+    demo.signal(Signal::SIGTERM);
     assert_eq!(demo.exit().code(), Some(0), "{:#?}", demo.lines());
     demo.assert_order(&[
         "hook:slow:start",
@@ -270,7 +200,7 @@ fn an_overrunning_hook_is_cut_off_and_the_next_still_runs() {
 #[test]
 fn failing_and_panicking_hooks_are_logged_and_the_rest_run() {
     let rundir = Rundir::new();
-    let mut demo = Demo::start(
+    let mut demo = start(
         &rundir,
         &[
             "--hook",
@@ -282,7 +212,7 @@ fn failing_and_panicking_hooks_are_logged_and_the_rest_run() {
         ],
     );
     demo.wait_for("ready");
-    demo.tree.signal(Signal::SIGTERM);
+    demo.signal(Signal::SIGTERM);
     assert_eq!(demo.exit().code(), Some(0), "{:#?}", demo.lines());
     demo.assert_order(&[
         "log: warn: shutdown: hook bad: failed: bad could not flush",
@@ -303,11 +233,11 @@ fn a_second_signal_exits_at_once_with_128_plus_its_number() {
         (Signal::SIGTERM, Signal::SIGINT, 130),
     ] {
         let rundir = Rundir::new();
-        let mut demo = Demo::start(&rundir, &["--drain-ms", "600000", "--budget-ms", "900000"]);
+        let mut demo = start(&rundir, &["--drain-ms", "600000", "--budget-ms", "900000"]);
         demo.wait_for("ready");
-        demo.tree.signal(first);
+        demo.signal(first);
         demo.wait_for("draining");
-        demo.tree.signal(second);
+        demo.signal(second);
         let st = demo.exit();
         assert_eq!(st.code(), Some(code), "{first} then {second}");
         assert!(demo.has(&format!("second signal {second} during shutdown")));
@@ -325,9 +255,9 @@ fn the_exit_code_is_the_configured_one() {
         (&["--exit-code", "42"][..], Signal::SIGINT, 42),
     ] {
         let rundir = Rundir::new();
-        let mut demo = Demo::start(&rundir, args);
+        let mut demo = start(&rundir, args);
         demo.wait_for("ready");
-        demo.tree.signal(sig);
+        demo.signal(sig);
         assert_eq!(demo.exit().code(), Some(code), "{args:?} {sig}");
         assert!(demo.has(&format!("shutdown: exit {code}")));
     }
@@ -339,7 +269,7 @@ fn the_exit_code_is_the_configured_one() {
 #[test]
 fn the_budget_forces_the_exit_and_is_checked_at_install() {
     let rundir = Rundir::new();
-    let mut demo = Demo::start(
+    let mut demo = start(
         &rundir,
         &["--hook", "stuck:600000:600000", "--budget-ms", "1500"],
     );
@@ -349,7 +279,7 @@ fn the_budget_forces_the_exit_and_is_checked_at_install() {
          the grace period 1.5 s less a 1 s margin (0.5 s)",
         "ready",
     ]);
-    demo.tree.signal(Signal::SIGTERM);
+    demo.signal(Signal::SIGTERM);
     assert_eq!(demo.exit().code(), Some(1), "{:#?}", demo.lines());
     assert!(demo.has("log: error: shutdown: budget of 1.5 s spent during hook stuck: exit 1"));
     assert_eq!(rundir.read(UNIT, "pid"), None, "reset even so");
@@ -359,7 +289,7 @@ fn the_budget_forces_the_exit_and_is_checked_at_install() {
 #[test]
 fn a_strict_plan_that_does_not_fit_is_refused() {
     let rundir = Rundir::new();
-    let mut demo = Demo::start(&rundir, &["--strict", "--drain-ms", "30000"]);
+    let mut demo = start(&rundir, &["--strict", "--drain-ms", "30000"]);
     assert_eq!(demo.exit().code(), Some(2));
     assert!(
         demo.has("drain 30 s + 0 hook timeouts 0 s = 30 s does not fit the grace period 30 s"),
@@ -368,14 +298,14 @@ fn a_strict_plan_that_does_not_fit_is_refused() {
     );
     // Negative control: the same plan with a budget that fits starts.
     let rundir = Rundir::new();
-    let mut demo = Demo::start(
+    let mut demo = start(
         &rundir,
         &["--strict", "--drain-ms", "30000", "--budget-ms", "34000"],
     );
     demo.wait_for("ready");
-    demo.tree.signal(Signal::SIGTERM);
+    demo.signal(Signal::SIGTERM);
     demo.wait_for("draining");
-    demo.tree.signal(Signal::SIGTERM);
+    demo.signal(Signal::SIGTERM);
     assert_eq!(demo.exit().code(), Some(143));
 }
 
@@ -384,7 +314,7 @@ fn a_strict_plan_that_does_not_fit_is_refused() {
 #[test]
 fn the_environment_sets_budget_and_drain_defaults() {
     let rundir = Rundir::new();
-    let mut demo = Demo::start_env(
+    let mut demo = start_env(
         &rundir,
         &["--hook", "h:0"],
         &[
@@ -394,31 +324,42 @@ fn the_environment_sets_budget_and_drain_defaults() {
     );
     demo.wait_for("ready");
     assert!(demo.has("drain 5 s + 1 hook timeout 5 s = 10 s does not fit the grace period 4 s"));
-    demo.tree.signal(Signal::SIGTERM);
+    demo.signal(Signal::SIGTERM);
     demo.wait_for("stopping (drain 5 s, budget 4 s)");
-    demo.tree.signal(Signal::SIGTERM);
+    demo.signal(Signal::SIGTERM);
     assert_eq!(demo.exit().code(), Some(143));
 
     // Negative control: outside Kubernetes there is no drain.
     let rundir = Rundir::new();
-    let mut demo = Demo::start(&rundir, &[]);
+    let mut demo = start(&rundir, &[]);
     demo.wait_for("ready");
-    demo.tree.signal(Signal::SIGTERM);
+    demo.signal(Signal::SIGTERM);
     assert_eq!(demo.exit().code(), Some(0));
     assert!(demo.has("stopping (drain 0 s, budget 30 s)"));
     assert!(!demo.has("draining"));
 
+    // Go's form, as kubexit's variables have it, is a duration too.
     let rundir = Rundir::new();
-    let mut demo = Demo::start_env(&rundir, &[], &[("LIVENESS_GRACE_PERIOD", "30s")]);
-    assert_eq!(demo.exit().code(), Some(2));
-    assert!(demo.has("$LIVENESS_GRACE_PERIOD=\"30s\": must be whole seconds"));
+    let mut demo = start_env(&rundir, &[], &[("LIVENESS_GRACE_PERIOD", "1m30s")]);
+    demo.wait_for("ready");
+    demo.signal(Signal::SIGTERM);
+    assert_eq!(demo.exit().code(), Some(0));
+    assert!(demo.has("stopping (drain 0 s, budget 90 s)"));
+
+    for bad in ["30x", "0", "-1s"] {
+        let rundir = Rundir::new();
+        let mut demo = start_env(&rundir, &[], &[("LIVENESS_GRACE_PERIOD", bad)]);
+        assert_eq!(demo.exit().code(), Some(2), "{bad}");
+        let line = format!("$LIVENESS_GRACE_PERIOD={bad:?}: must be a duration from 1 s");
+        assert!(demo.has(&line), "{bad}: {:#?}", demo.lines());
+    }
 }
 
 /// Shutdown started from code by two threads at once runs once.
 #[test]
 fn shutdown_from_code_runs_once() {
     let rundir = Rundir::new();
-    let mut demo = Demo::start(
+    let mut demo = start(
         &rundir,
         &["--no-signals", "--trigger-after-ms", "50", "--hook", "h:0"],
     );
@@ -435,9 +376,9 @@ fn shutdown_from_code_runs_once() {
 #[test]
 fn an_empty_signal_list_installs_no_handler() {
     let rundir = Rundir::new();
-    let mut demo = Demo::start(&rundir, &["--no-signals", "--hook", "h:0"]);
+    let mut demo = start(&rundir, &["--no-signals", "--hook", "h:0"]);
     demo.wait_for("ready");
-    demo.tree.signal(Signal::SIGTERM);
+    demo.signal(Signal::SIGTERM);
     let st = demo.exit();
     assert_eq!(st.signal(), Some(libc_sigterm()), "{st:?}");
     assert!(!demo.has("stopping"));
@@ -464,7 +405,7 @@ fn http_readiness_drops_on_the_signal_while_liveness_stays_200() {
         text[9..12].parse().unwrap()
     };
     let rundir = Rundir::new();
-    let mut demo = Demo::start(
+    let mut demo = start(
         &rundir,
         &["--serve", "--drain-ms", "600000", "--budget-ms", "900000"],
     );
@@ -480,7 +421,7 @@ fn http_readiness_drops_on_the_signal_while_liveness_stays_200() {
         200,
         "ready before the signal"
     );
-    demo.tree.signal(Signal::SIGTERM);
+    demo.signal(Signal::SIGTERM);
     demo.wait_for("draining");
     assert_eq!(
         status(&addr, "/health/ready"),
@@ -488,6 +429,6 @@ fn http_readiness_drops_on_the_signal_while_liveness_stays_200() {
         "not ready while draining"
     );
     assert_eq!(status(&addr, "/health/live"), 200, "live while draining");
-    demo.tree.signal(Signal::SIGTERM);
+    demo.signal(Signal::SIGTERM);
     assert_eq!(demo.exit().code(), Some(143));
 }

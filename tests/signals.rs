@@ -17,9 +17,8 @@
 mod common;
 
 use std::process::{Command, Stdio};
-use std::sync::{Arc, Mutex};
 
-use common::{PATIENCE, Rundir, Tree, bin, example, have, is_root, require, wait_until};
+use common::{PATIENCE, Proc, Rundir, bin, example, have, is_root, require, wait_until};
 use nix::libc;
 
 /// What became of one signal sent to the supervisor.
@@ -134,8 +133,7 @@ fn supervisor(
 
 /// A supervisor in progress and its child's lines.
 struct Session {
-    tree: Tree,
-    lines: Arc<Mutex<Vec<String>>>,
+    proc: Proc,
     /// The supervisor's pid (the child of `unshare` for PID 1).
     sup: i32,
 }
@@ -168,16 +166,10 @@ fn state(pid: i32) -> Option<char> {
 
 impl Session {
     fn start(mut cmd: Command, place: Place, children: usize) -> Session {
-        let mut tree = Tree::spawn(&mut cmd);
-        let lines = common::collect_lines(tree.child.stdout.take().unwrap());
-        let leader = tree.pid();
-        let mut s = Session {
-            sup: leader,
-            tree,
-            lines,
-        };
-        let ready = wait_until(PATIENCE, || s.count("ready") >= children);
-        assert!(ready, "the child never started: {:?}", s.lines());
+        let proc = Proc::spawn(&mut cmd);
+        let leader = proc.pid();
+        let mut s = Session { sup: leader, proc };
+        s.proc.expect_n("ready", children);
         if place == Place::Pid1 {
             let mut sup = None;
             assert!(wait_until(PATIENCE, || {
@@ -190,16 +182,11 @@ impl Session {
     }
 
     fn lines(&self) -> Vec<String> {
-        self.lines.lock().unwrap().clone()
+        self.proc.lines()
     }
 
     fn count(&self, line: &str) -> usize {
-        self.lines
-            .lock()
-            .unwrap()
-            .iter()
-            .filter(|l| *l == line)
-            .count()
+        self.proc.count(line)
     }
 
     /// Sends `sig`, then the end marker, and reads what happened.
@@ -234,6 +221,7 @@ impl Session {
         // child's death by signal).
         use std::os::unix::process::ExitStatusExt;
         let dead = self
+            .proc
             .tree
             .wait_timeout(PATIENCE)
             .and_then(|st| st.signal().or(st.code().map(|c| c - 128)));
@@ -245,7 +233,7 @@ impl Drop for Session {
     fn drop(&mut self) {
         // The child may be in a process group of its own (--process-group,
         // tini -g), and traps everything but SIGKILL.
-        for p in tree_of(self.tree.pid()).into_iter().rev() {
+        for p in tree_of(self.proc.pid()).into_iter().rev() {
             // SAFETY: kill(2) with two integers.
             unsafe { libc::kill(p, libc::SIGKILL) };
         }

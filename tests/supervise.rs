@@ -7,110 +7,24 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader, Write};
-use std::process::{ChildStdin, Command, Stdio};
-use std::sync::{Arc, Mutex};
+use std::process::{Command, Stdio};
 
-use common::{PATIENCE, Ran, Rundir, Tree, bin, example, wait_until};
+use common::{PATIENCE, Proc, Ran, Rundir, Tree, bin, example, wait_until};
 use nix::sys::signal::Signal;
 
-/// A `liveness run` in progress, its stdout collected line by line.
-struct Running {
-    tree: Tree,
-    lines: Arc<Mutex<Vec<String>>>,
-    stderr: Arc<Mutex<String>>,
-    stdin: Option<ChildStdin>,
+/// `liveness run -u UNIT OPTS -- CMD` in progress (see [`spawn`]).
+fn supervised(rd: &Rundir, unit: &str, opts: &[&str], cmd: &[&str]) -> Proc {
+    let mut c = rd.command(unit, bin(), &["run", "-u", unit]);
+    c.args(opts).arg("--").args(cmd);
+    spawn(c)
 }
 
-impl Running {
-    fn start(rd: &Rundir, unit: &str, opts: &[&str], cmd: &[&str]) -> Running {
-        let mut c = rd.command(unit, bin(), &["run", "-u", unit]);
-        c.args(opts).arg("--").args(cmd);
-        Running::spawn(c)
-    }
-
-    fn spawn(mut c: Command) -> Running {
-        c.stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped());
-        // The signal tests must not inherit INT or QUIT ignored.
-        common::default_signals(&mut c);
-        let mut tree = Tree::spawn(&mut c);
-        let lines = Arc::new(Mutex::new(Vec::new()));
-        let stderr = Arc::new(Mutex::new(String::new()));
-        let out = tree.child.stdout.take().unwrap();
-        let l = lines.clone();
-        std::thread::spawn(move || {
-            for line in BufReader::new(out).lines() {
-                let Ok(line) = line else { break };
-                l.lock().unwrap().push(line);
-            }
-        });
-        let err = tree.child.stderr.take().unwrap();
-        let e = stderr.clone();
-        std::thread::spawn(move || {
-            for line in BufReader::new(err).lines() {
-                let Ok(line) = line else { break };
-                let mut e = e.lock().unwrap();
-                e.push_str(&line);
-                e.push('\n');
-            }
-        });
-        let stdin = tree.child.stdin.take();
-        Running {
-            tree,
-            lines,
-            stderr,
-            stdin,
-        }
-    }
-
-    fn count(&self, line: &str) -> usize {
-        self.lines
-            .lock()
-            .unwrap()
-            .iter()
-            .filter(|l| *l == line)
-            .count()
-    }
-
-    /// Waits until `line` has been printed `n` times.
-    fn expect_n(&self, line: &str, n: usize) {
-        assert!(
-            wait_until(PATIENCE, || self.count(line) >= n),
-            "never printed {line:?} x{n}; got {:?}; stderr {:?}",
-            self.lines.lock().unwrap(),
-            self.stderr.lock().unwrap()
-        );
-    }
-
-    fn expect(&self, line: &str) {
-        self.expect_n(line, 1);
-    }
-
-    fn signal(&self, sig: Signal) {
-        self.tree.signal(sig);
-    }
-
-    fn send(&mut self, line: &str) {
-        let stdin = self.stdin.as_mut().unwrap();
-        writeln!(stdin, "{line}").unwrap();
-        stdin.flush().unwrap();
-    }
-
-    /// Waits for the supervisor to exit; returns its exit code.
-    fn code(&mut self) -> i32 {
-        use std::os::unix::process::ExitStatusExt;
-        let st = self
-            .tree
-            .wait_timeout(PATIENCE)
-            .expect("liveness run did not exit");
-        st.code().unwrap_or_else(|| 128 + st.signal().unwrap_or(0))
-    }
-
-    fn stderr(&self) -> String {
-        self.stderr.lock().unwrap().clone()
-    }
+/// `c` in progress, stdin piped, with default signal dispositions: the
+/// signal tests must not inherit INT or QUIT ignored.
+fn spawn(mut c: Command) -> Proc {
+    c.stdin(Stdio::piped());
+    common::default_signals(&mut c);
+    Proc::spawn(&mut c)
 }
 
 fn child() -> String {
@@ -203,7 +117,7 @@ fn signal_matrix() {
             } else {
                 &[]
             };
-            let mut r = Running::start(&rd, "job", opts, &[&c]);
+            let mut r = supervised(&rd, "job", opts, &[&c]);
             r.expect("ready");
             r.signal(sig);
             r.expect(name);
@@ -228,7 +142,7 @@ fn forwards_every_signal_and_second_term_keeps_the_grace() {
     ];
     let mut cmd = vec![c.as_str()];
     cmd.extend(ignore);
-    let mut r = Running::start(&rd, "job", &["--grace", "10m"], &cmd);
+    let mut r = supervised(&rd, "job", &["--grace", "10m"], &cmd);
     r.expect("ready");
     for (sig, name) in [
         (Signal::SIGHUP, "HUP"),
@@ -256,7 +170,7 @@ fn forwards_every_signal_and_second_term_keeps_the_grace() {
 fn ignoring_term_is_killed_after_the_grace() {
     let rd = Rundir::new();
     let c = child();
-    let mut r = Running::start(&rd, "job", &["--grace", "1s"], &[&c, "--ignore", "TERM"]);
+    let mut r = supervised(&rd, "job", &["--grace", "1s"], &[&c, "--ignore", "TERM"]);
     r.expect("ready");
     r.signal(Signal::SIGTERM);
     r.expect("TERM");
@@ -271,7 +185,7 @@ fn ignoring_term_is_killed_after_the_grace() {
 fn second_int_kills_at_once() {
     let rd = Rundir::new();
     let c = child();
-    let mut r = Running::start(&rd, "job", &["--grace", "10m"], &[&c, "--ignore", "INT"]);
+    let mut r = supervised(&rd, "job", &["--grace", "10m"], &[&c, "--ignore", "INT"]);
     r.expect("ready");
     r.signal(Signal::SIGINT);
     r.expect("INT");
@@ -284,7 +198,7 @@ fn second_int_kills_at_once() {
 fn term_marks_not_ready_first() {
     let rd = Rundir::new();
     let c = child();
-    let mut r = Running::start(
+    let mut r = supervised(
         &rd,
         "job",
         &["--ready-on-start", "--grace", "10m"],
@@ -308,14 +222,9 @@ fn child_attaches_and_reports() {
     let rd = Rundir::new();
     let lv = bin().display().to_string();
     let script = format!("{lv} set 0 && {lv} ready && echo reported $$ && read x");
-    let mut r = Running::start(&rd, "w", &[], &["sh", "-c", &script]);
-    assert!(wait_until(PATIENCE, || r
-        .lines
-        .lock()
-        .unwrap()
-        .iter()
-        .any(|l| l.starts_with("reported "))));
-    let line = r.lines.lock().unwrap()[0].clone();
+    let mut r = supervised(&rd, "w", &[], &["sh", "-c", &script]);
+    let line = r.next_line();
+    assert!(line.starts_with("reported "), "{line}");
     let pid = line.strip_prefix("reported ").unwrap();
     assert_eq!(
         String::from_utf8(rd.read("w", "pid").unwrap()).unwrap(),
@@ -341,12 +250,12 @@ fn child_attaches_and_reports() {
     // The library: Health::load attaches instead of being refused.
     let writer = example("state_writer").display().to_string();
     let dir = rd.path().display().to_string();
-    let mut r = Running::start(&rd, "lib", &[], &[&writer, &dir, "lib", "attach"]);
+    let mut r = supervised(&rd, "lib", &[], &[&writer, &dir, "lib", "attach"]);
     r.send("go");
     r.expect("attached");
     r.expect("done");
     assert_eq!(r.code(), 0, "{}", r.stderr());
-    let h = Running::start(&rd, "lib", &[], &[&writer, &dir, "lib", "hold"]);
+    let h = supervised(&rd, "lib", &[], &[&writer, &dir, "lib", "hold"]);
     h.expect("ready");
     assert_eq!(rd.liveness("lib", &["probe", "--ready"]).code, 0);
     // Negative control: a second supervisor is refused, naming the owner.
@@ -397,17 +306,14 @@ fn exited_never_passes_and_is_gone() {
 fn never_leaves_an_orphan_running() {
     let rd = Rundir::new();
     for opts in [&[][..], &["--process-group"][..]] {
-        let mut r = Running::start(
+        let mut r = supervised(
             &rd,
             "job",
             opts,
             &["sh", "-c", "sleep 1000 & echo $!; exit 0"],
         );
         assert_eq!(r.code(), 0);
-        let pid: i32 = {
-            let lines = r.lines.lock().unwrap();
-            lines.first().expect("pid line").parse().unwrap()
-        };
+        let pid: i32 = r.lines().first().expect("pid line").parse().unwrap();
         let alive = || {
             std::fs::read_to_string(format!("/proc/{pid}/stat"))
                 .is_ok_and(|s| !s.contains(") Z") && s.contains("(sleep)"))
@@ -424,20 +330,19 @@ fn never_leaves_an_orphan_running() {
 #[test]
 fn orphans_are_reparented_to_the_supervisor() {
     let rd = Rundir::new();
-    let mut r = Running::start(
+    let mut r = supervised(
         &rd,
         "job",
         &[],
         &["sh", "-c", "(sleep 1000 & echo $!); read x"],
     );
-    assert!(wait_until(PATIENCE, || !r.lines.lock().unwrap().is_empty()));
-    let pid: i32 = r.lines.lock().unwrap()[0].parse().unwrap();
+    let pid: i32 = r.next_line().parse().unwrap();
     let ppid = || {
         let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
         stat.rfind(')')
             .and_then(|i| stat[i + 2..].split(' ').nth(1).map(str::to_owned))
     };
-    let supervisor = r.tree.pid().to_string();
+    let supervisor = r.pid().to_string();
     assert!(
         wait_until(PATIENCE, || ppid().as_deref() == Some(&*supervisor)),
         "sleep {pid} has parent {:?}, not {supervisor}",
@@ -544,19 +449,19 @@ fn reaps_zombies_as_pid_1() {
 fn birth_dependency_gates_the_start() {
     let rd = Rundir::new();
     let c = child();
-    let mut b = Running::start(
+    let mut b = supervised(
         &rd,
         "b",
         &["--birth-deps", "a", "--birth-timeout", "1m"],
         &[&c],
     );
     // The supervisor has claimed b and waits: b is "starting", owned by it.
-    let supervisor = b.tree.pid().to_string();
+    let supervisor = b.pid().to_string();
     assert!(wait_until(PATIENCE, || rd.read("b", "pid")
         == Some(format!("{supervisor}\n").into_bytes())));
     assert_eq!(rd.liveness("b", &["probe", "--startup"]).code, 6);
     assert_eq!(b.count("ready"), 0, "started before its dependency");
-    let mut a = Running::start(&rd, "a", &["--ready-on-start"], &[&c]);
+    let mut a = supervised(&rd, "a", &["--ready-on-start"], &[&c]);
     a.expect("ready");
     b.expect("ready");
     b.signal(Signal::SIGTERM);
@@ -607,10 +512,10 @@ fn death_dependency_stops_sidecars() {
     let rd = Rundir::new();
     let c = child();
     let side = ["--death-deps", "main", "--exit-code-map", "143=0"];
-    let mut main = Running::start(&rd, "main", &[], &[&c]);
+    let mut main = supervised(&rd, "main", &[], &[&c]);
     main.expect("ready");
-    let mut s1 = Running::start(&rd, "s1", &side, &[&c]);
-    let mut s2 = Running::start(&rd, "s2", &side, &[&c]);
+    let mut s1 = supervised(&rd, "s1", &side, &[&c]);
+    let mut s2 = supervised(&rd, "s2", &side, &[&c]);
     s1.expect("ready");
     s2.expect("ready");
     main.send("exit 0");
@@ -623,7 +528,7 @@ fn death_dependency_stops_sidecars() {
 
     // The tombstone of main is already there when s3 starts: its child is
     // stopped at once (perhaps before it could print anything).
-    let mut s3 = Running::start(&rd, "s3", &side, &[&c]);
+    let mut s3 = supervised(&rd, "s3", &side, &[&c]);
     assert_eq!(s3.code(), 0);
     assert_eq!(field(&tombstone(&rd, "s3"), "Signal: "), Some("SIGTERM"));
 }
@@ -634,9 +539,9 @@ fn death_dependency_stops_sidecars() {
 fn death_dependency_supervisor_sigkilled() {
     let rd = Rundir::new();
     let c = child();
-    let a = Running::start(&rd, "a", &[], &[&c]);
+    let a = supervised(&rd, "a", &[], &[&c]);
     a.expect("ready");
-    let mut b = Running::start(&rd, "b", &["--death-deps", "a"], &[&c]);
+    let mut b = supervised(&rd, "b", &["--death-deps", "a"], &[&c]);
     b.expect("ready");
     assert_eq!(b.count("TERM"), 0);
     let a_child: u32 = String::from_utf8(rd.read("a", "pid").unwrap())
@@ -645,7 +550,7 @@ fn death_dependency_supervisor_sigkilled() {
         .parse()
         .unwrap();
     // Only the supervisor: its child dies with it (PR_SET_PDEATHSIG).
-    nix::sys::signal::kill(nix::unistd::Pid::from_raw(a.tree.pid()), Signal::SIGKILL).unwrap();
+    nix::sys::signal::kill(nix::unistd::Pid::from_raw(a.pid()), Signal::SIGKILL).unwrap();
     assert!(
         wait_until(PATIENCE, || !std::fs::read_to_string(format!(
             "/proc/{a_child}/stat"
@@ -668,7 +573,7 @@ fn death_dependency_supervisor_sigkilled() {
 fn terminate_waits_for_a_real_exit() {
     let rd = Rundir::new();
     let c = child();
-    let mut r = Running::start(&rd, "t", &[], &[&c]);
+    let mut r = supervised(&rd, "t", &[], &[&c]);
     r.expect("ready");
     let t = rd.liveness("t", &["terminate", "--timeout", "1m"]);
     assert_eq!(t.code, 0, "{t:?}");
@@ -678,7 +583,7 @@ fn terminate_waits_for_a_real_exit() {
     assert_eq!(rd.liveness("t", &["terminate"]).code, 3);
     assert_eq!(rd.liveness("nothing", &["terminate"]).code, 3);
 
-    let mut r = Running::start(&rd, "t", &["--grace", "10m"], &[&c, "--ignore", "TERM"]);
+    let mut r = supervised(&rd, "t", &["--grace", "10m"], &[&c, "--ignore", "TERM"]);
     r.expect("ready");
     let t = rd.liveness("t", &["terminate", "--timeout", "1s"]);
     assert_eq!(t.code, 8, "{t:?}");
@@ -776,12 +681,12 @@ fn wait_for_ready_gone_and_tombstone() {
     );
     assert_eq!(rd.liveness("x", &["wait", "--gone", "a"]).code, 0);
 
-    let waiter = Running::spawn({
+    let waiter = spawn({
         let mut c = rd.command("x", bin(), &["wait", "--tombstone", "a", "--timeout", "1m"]);
         c.env_remove("LIVENESS_UNIT_NAME");
         c
     });
-    let mut a = Running::start(&rd, "a", &["--ready-on-start"], &[&c]);
+    let mut a = supervised(&rd, "a", &["--ready-on-start"], &[&c]);
     a.expect("ready");
     assert_eq!(rd.liveness("x", &["wait", "--ready", "a"]).code, 0);
     let w = rd.liveness("x", &["wait", "--gone", "a", "--timeout", "1s"]);
@@ -807,7 +712,7 @@ fn kubexit_environment_aliases() {
         .env("KUBEXIT_NAME", "kx")
         .env("KUBEXIT_GRAVEYARD", rd.path())
         .env("KUBEXIT_GRACE_PERIOD", "1s");
-    let mut r = Running::spawn(cmd);
+    let mut r = spawn(cmd);
     r.expect("ready");
     r.signal(Signal::SIGTERM);
     r.expect("TERM");
@@ -824,7 +729,7 @@ fn kubexit_environment_aliases() {
         .env("KUBEXIT_NAME", "k2")
         .env("KUBEXIT_GRAVEYARD", rd.path())
         .env("KUBEXIT_DEATH_DEPS", "kx");
-    let mut r = Running::spawn(cmd);
+    let mut r = spawn(cmd);
     assert_eq!(r.code(), 143);
 }
 

@@ -1,5 +1,8 @@
 //! The HTTP transport: one I/O thread owns every connection, from accept to
-//! close, and never blocks on one; worker threads only judge units.
+//! close, and never blocks on one; worker threads only compute answers.
+//! What an answer says is a [`Handler`]'s business (the routes, in
+//! `mod.rs`), which this module never names: it frames requests and
+//! answers, and bounds every connection.
 //!
 //! Each connection is in one state, with one deadline:
 //!
@@ -13,11 +16,11 @@
 //! The I/O thread reads, parses, writes 400/408/431/503 itself, lingers
 //! after every answer (so that a close never turns into a reset that
 //! destroys the answer) and closes. A worker takes a request read whole,
-//! judges the units and hands the answer's bytes back through a queue and a
-//! wake-up socket: it never touches a client's socket, so no client can
-//! hold a worker. At most [`HEAVY_WORKERS`] of the [`MAX_WORKERS`] judge
-//! `/health` (every unit of the run directory) at once, so probes always
-//! have workers.
+//! asks the handler for the answer and hands its bytes back through a queue
+//! and a wake-up socket: it never touches a client's socket, so no client
+//! can hold a worker. At most [`HEAVY_WORKERS`] of the [`MAX_WORKERS`]
+//! answer heavy requests (for the routes, `/health`: every unit of the run
+//! directory) at once, so probes always have workers.
 //!
 //! The connection table holds at most the cap (see [`connection_cap`]).
 //! When it is full and a connection is waiting, the oldest connection that
@@ -39,8 +42,7 @@ use std::os::unix::net::UnixStream;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
-use super::{Request, Response, Shared};
-use crate::sys;
+use crate::os;
 
 /// Threads that judge requests, started on demand and kept.
 pub(super) const MAX_WORKERS: usize = 8;
@@ -72,12 +74,70 @@ const PAUSE: Duration = Duration::from_millis(100);
 pub(super) const STACK: usize = 128 * 1024;
 
 /// The connection cap for a soft open-file limit of `soft`: at most
-/// [`super::MAX_CONNECTIONS`], and [`FD_HEADROOM`] descriptors left over.
-pub(super) fn connection_cap(soft: u64) -> usize {
+/// `max`, and [`FD_HEADROOM`] descriptors left over.
+pub(super) fn connection_cap(soft: u64, max: usize) -> usize {
     let soft = usize::try_from(soft).unwrap_or(usize::MAX);
-    super::MAX_CONNECTIONS
-        .min(soft.saturating_sub(FD_HEADROOM))
-        .max(1)
+    max.min(soft.saturating_sub(FD_HEADROOM)).max(1)
+}
+
+/// What the transport asks of the routes, which it never names.
+pub(super) trait Handler: Send + Sync + 'static {
+    /// The answer to a request read whole, computed on a worker thread.
+    fn respond(&self, req: &Request) -> Response;
+
+    /// Whether the request is expensive to answer: at most
+    /// [`HEAVY_WORKERS`] such requests are judged at once, and at most
+    /// [`HEAVY_QUEUE`] wait.
+    fn is_heavy(&self, req: &Request) -> bool;
+}
+
+/// What a request asked for, once read whole.
+pub(super) struct Request {
+    pub method: String,
+    pub path: String,
+}
+
+/// A response: status, reason phrase, content type, extra headers, body.
+pub(super) struct Response {
+    pub status: u16,
+    pub reason: &'static str,
+    pub content_type: &'static str,
+    pub extra: &'static str,
+    pub body: String,
+}
+
+impl Response {
+    pub(super) fn text(status: u16, reason: &'static str, body: String) -> Response {
+        Response {
+            status,
+            reason,
+            content_type: "text/plain; charset=utf-8",
+            extra: "",
+            body,
+        }
+    }
+
+    fn timeout() -> Response {
+        Response::text(408, "Request Timeout", "request timeout\n".into())
+    }
+}
+
+/// Status line, headers and (unless `head_only`) body.
+pub(super) fn render(response: &Response, head_only: bool) -> Vec<u8> {
+    let mut out = format!(
+        "HTTP/1.1 {} {}\r\nContent-Type: {}\r\nContent-Length: {}\r\n\
+         Cache-Control: no-store\r\nConnection: close\r\n{}\r\n",
+        response.status,
+        response.reason,
+        response.content_type,
+        response.body.len(),
+        response.extra,
+    )
+    .into_bytes();
+    if !head_only {
+        out.extend_from_slice(response.body.as_bytes());
+    }
+    out
 }
 
 /// One connection and where it is.
@@ -121,7 +181,7 @@ impl Conn {
 
 /// The I/O thread's state.
 struct Io {
-    shared: Arc<Shared>,
+    request_timeout: Duration,
     pool: Arc<Pool>,
     conns: Vec<Conn>,
     next_id: u64,
@@ -138,8 +198,13 @@ struct Io {
 
 /// Runs the I/O loop until the process ends. `cap`: the most connections
 /// held at once.
-pub(super) fn serve(listener: &TcpListener, shared: Arc<Shared>, cap: usize) {
-    match Io::new(listener, shared, cap) {
+pub(super) fn serve(
+    listener: &TcpListener,
+    handler: Arc<dyn Handler>,
+    request_timeout: Duration,
+    cap: usize,
+) {
+    match Io::new(listener, handler, request_timeout, cap) {
         Ok((mut io, wake)) => loop {
             io.turn(listener, &wake);
         },
@@ -152,7 +217,8 @@ impl Io {
     /// Makes the listener non-blocking.
     fn new(
         listener: &TcpListener,
-        shared: Arc<Shared>,
+        handler: Arc<dyn Handler>,
+        request_timeout: Duration,
         cap: usize,
     ) -> io::Result<(Io, UnixStream)> {
         let (wake_rx, wake_tx) = UnixStream::pair()?;
@@ -160,8 +226,8 @@ impl Io {
         wake_rx.set_nonblocking(true)?;
         wake_tx.set_nonblocking(true)?;
         let io = Io {
-            pool: Arc::new(Pool::new(wake_tx, Arc::clone(&shared))),
-            shared,
+            pool: Arc::new(Pool::new(wake_tx, handler)),
+            request_timeout,
             conns: Vec::new(),
             next_id: 0,
             cap,
@@ -206,7 +272,7 @@ impl Io {
         let wait = next.map_or(-1, |t| {
             crate::watch::millis(t.saturating_duration_since(now))
         });
-        let ready = match sys::poll_ready(&fds, wait) {
+        let ready = match os::poll_ready(&fds, wait) {
             Ok(r) => r,
             Err(e) => {
                 log::warn!("HTTP: poll: {e}");
@@ -281,7 +347,7 @@ impl Io {
             id: self.next_id,
             stream,
             accepted: now,
-            deadline: now + self.shared.request_timeout,
+            deadline: now + self.request_timeout,
             state: State::Reading(Vec::new()),
         });
         let i = self.conns.len() - 1;
@@ -299,7 +365,7 @@ impl Io {
         let shed = accepted.is_ok();
         if let Ok((mut stream, _)) = accepted {
             let _ = stream.set_nonblocking(true);
-            let _ = stream.write(&super::render(
+            let _ = stream.write(&render(
                 &Response::text(
                     503,
                     "Service Unavailable",
@@ -365,7 +431,7 @@ impl Io {
                     let c = &mut self.conns[i];
                     if self.pool.submit(c.id, request) {
                         c.state = State::Judging;
-                        c.deadline = Instant::now() + self.shared.request_timeout;
+                        c.deadline = Instant::now() + self.request_timeout;
                         return;
                     }
                     let busy = Response::text(
@@ -373,9 +439,9 @@ impl Io {
                         "Service Unavailable",
                         "busy: too many /health requests at once\n".into(),
                     );
-                    self.start_answer(i, super::render(&busy, false));
+                    self.start_answer(i, render(&busy, false));
                 }
-                Step::Answer(response) => self.start_answer(i, super::render(&response, false)),
+                Step::Answer(response) => self.start_answer(i, render(&response, false)),
                 Step::Written => {
                     let c = &mut self.conns[i];
                     if let State::Writing { out, .. } = &c.state {
@@ -396,7 +462,7 @@ impl Io {
         self.held += out.len();
         let c = &mut self.conns[i];
         c.state = State::Writing { out, sent: 0 };
-        c.deadline = Instant::now() + self.shared.request_timeout;
+        c.deadline = Instant::now() + self.request_timeout;
     }
 
     /// Starts writing `out` on connection `i` and writes what it can.
@@ -439,16 +505,16 @@ impl Io {
     /// Connection `i` is past its deadline.
     fn expire(&mut self, i: usize) {
         match self.conns[i].state {
-            State::Reading(_) => self.answer(i, super::render(&Response::timeout(), false)),
+            State::Reading(_) => self.answer(i, render(&Response::timeout(), false)),
             State::Judging => {
                 self.pool.cancel(self.conns[i].id);
-                let ms = self.shared.request_timeout.as_millis();
+                let ms = self.request_timeout.as_millis();
                 let r = Response::text(
                     503,
                     "Service Unavailable",
                     format!("no verdict within {ms} ms\n"),
                 );
-                self.answer(i, super::render(&r, false));
+                self.answer(i, render(&r, false));
             }
             State::Writing { .. } | State::Lingering { .. } => self.close(i),
             State::Closed => {}
@@ -574,7 +640,7 @@ struct Pool {
     work: Condvar,
     /// Written to (one byte) when an answer is ready.
     wake: UnixStream,
-    shared: Arc<Shared>,
+    handler: Arc<dyn Handler>,
 }
 
 #[derive(Default)]
@@ -588,12 +654,12 @@ struct Queues {
 }
 
 impl Pool {
-    fn new(wake: UnixStream, shared: Arc<Shared>) -> Pool {
+    fn new(wake: UnixStream, handler: Arc<dyn Handler>) -> Pool {
         Pool {
             state: Mutex::new(Queues::default()),
             work: Condvar::new(),
             wake,
-            shared,
+            handler,
         }
     }
 
@@ -606,7 +672,7 @@ impl Pool {
     fn submit(self: &Arc<Self>, id: u64, request: Request) -> bool {
         let spawn = {
             let mut q = self.lock();
-            if super::is_heavy(&request) {
+            if self.handler.is_heavy(&request) {
                 if q.heavy.len() >= HEAVY_QUEUE {
                     return false;
                 }
@@ -651,7 +717,7 @@ impl Pool {
                 continue;
             };
             drop(q);
-            let out = super::respond(&request, &self.shared);
+            let out = render(&self.handler.respond(&request), request.method == "HEAD");
             q = self.lock();
             q.heavy_running -= usize::from(heavy);
             q.done.push((id, out));
@@ -676,17 +742,26 @@ impl Pool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::unit::Unit;
 
-    fn io(cap: usize) -> (Io, UnixStream, TcpListener, tempfile::TempDir) {
-        let dir = tempfile::tempdir().unwrap();
-        let shared = Arc::new(Shared {
-            units: vec![Unit::new("u", dir.path()).unwrap()],
-            request_timeout: Duration::from_secs(600),
-        });
+    /// Answers every request 200, names nothing: the transport alone is
+    /// under test.
+    struct Ok200;
+
+    impl Handler for Ok200 {
+        fn respond(&self, _: &Request) -> Response {
+            Response::text(200, "OK", "ok\n".into())
+        }
+
+        fn is_heavy(&self, req: &Request) -> bool {
+            req.path == "/heavy"
+        }
+    }
+
+    fn io(cap: usize) -> (Io, UnixStream, TcpListener) {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-        let (io, wake) = Io::new(&listener, shared, cap).unwrap();
-        (io, wake, listener, dir)
+        let timeout = Duration::from_secs(600);
+        let (io, wake) = Io::new(&listener, Arc::new(Ok200), timeout, cap).unwrap();
+        (io, wake, listener)
     }
 
     fn connect(listener: &TcpListener, request: &[u8]) -> TcpStream {
@@ -723,7 +798,7 @@ mod tests {
             (128, 1),
             (0, 1),
         ] {
-            assert_eq!(connection_cap(soft), cap, "soft limit {soft}");
+            assert_eq!(connection_cap(soft, 1024), cap, "soft limit {soft}");
         }
     }
 
@@ -732,7 +807,7 @@ mod tests {
     /// requests being judged takes none.
     #[test]
     fn a_full_table_evicts_the_oldest_unfinished_request() {
-        let (mut io, _wake, listener, _dir) = io(2);
+        let (mut io, _wake, listener) = io(2);
         let mut idle = connect(&listener, b"");
         io.accept(&listener);
         let _probe = connect(&listener, PROBE);
@@ -744,25 +819,25 @@ mod tests {
         let mut buf = [0u8; 16];
         assert_eq!(idle.read(&mut buf).unwrap(), 0, "the idle one was closed");
 
-        let (mut io, _wake, listener, _dir) = io_judging_only();
+        let (mut io, _wake, listener) = io_judging_only();
         let _waiting = connect(&listener, PROBE);
         assert!(!io.has_room());
         io.accept(&listener);
         assert_eq!(states(&io), ["judging"], "not taken while all are judged");
     }
 
-    fn io_judging_only() -> (Io, UnixStream, TcpListener, tempfile::TempDir) {
-        let (mut io, wake, listener, dir) = io(1);
+    fn io_judging_only() -> (Io, UnixStream, TcpListener) {
+        let (mut io, wake, listener) = io(1);
         let _ = connect(&listener, PROBE);
         io.accept(&listener);
-        (io, wake, listener, dir)
+        (io, wake, listener)
     }
 
     /// A request whose verdict is not reached by its deadline is answered
     /// 503 with the reason, and its answer when it comes is dropped.
     #[test]
     fn a_verdict_past_the_deadline_is_answered_503() {
-        let (mut io, _wake, listener, _dir) = io(4);
+        let (mut io, _wake, listener) = io(4);
         let mut probe = connect(&listener, PROBE);
         io.accept(&listener);
         assert_eq!(states(&io), ["judging"]);
@@ -787,7 +862,7 @@ mod tests {
     /// reserve is taken again; with nothing accepted, accepting pauses.
     #[test]
     fn out_of_descriptors_the_waiting_connection_gets_503() {
-        let (mut io, _wake, listener, _dir) = io(4);
+        let (mut io, _wake, listener) = io(4);
         assert!(io.reserve.is_some());
         let mut client = connect(&listener, PROBE);
         io.shed(&listener);

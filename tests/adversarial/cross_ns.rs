@@ -8,7 +8,7 @@
 use std::fs::File;
 use std::process::{Command, Stdio};
 
-use crate::common::{self, Ran, Rundir, Tree};
+use crate::common::{self, Proc, Ran, Rundir, Tree};
 
 const U: &str = "u";
 
@@ -305,30 +305,21 @@ fn waiters_and_death_dependencies_in_another_namespace_always_end() {
             ])
             .args(["sh", "-c", "echo started; read x; exit 0"])
             .env("LIVENESS_LOG", "warn")
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped());
-        let mut side = Tree::spawn(&mut cmd);
+            .stdin(Stdio::piped());
+        let mut side = Proc::spawn(&mut cmd);
         if !dies {
-            let mut out = std::io::BufReader::new(side.child.stdout.take().unwrap());
-            let mut line = String::new();
-            std::io::BufRead::read_line(&mut out, &mut line).unwrap();
-            assert_eq!(line.trim_end(), "started", "{what}");
+            assert_eq!(side.next_line(), "started", "{what}");
             // No death within a second; then the child ends on its own.
             let w = f.run(
                 Reader::Same,
                 &["wait", "--tombstone", "side", "--timeout", "1s"],
             );
             assert_eq!(w.code, 8, "{what}: the sidecar was stopped: {}", w.stderr);
-            drop(side.child.stdin.take());
+            side.close_stdin();
         }
-        let status = side
-            .wait_timeout(common::PATIENCE)
-            .expect("the sidecar ends");
         let expect = if dies { 143 } else { 0 };
-        assert_eq!(status.code(), Some(expect), "{what}");
-        let mut err = String::new();
-        std::io::Read::read_to_string(side.child.stderr.as_mut().unwrap(), &mut err).unwrap();
+        assert_eq!(side.code(), expect, "{what}\n{}", side.describe());
+        let err = side.stderr();
         if lock == Lock::Absent {
             assert!(
                 err.contains("owner unverifiable") && err.contains("counted as dead"),

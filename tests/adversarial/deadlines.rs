@@ -2,7 +2,7 @@
 //! system that never answers (a FUSE mount whose daemon is stuck, as a hung
 //! NFS server would be) waits in a *killable* wait, where no signal handler
 //! of ours runs. It must still end: the deadline's second timer kills it
-//! (src/deadline.rs), `KILL_GRACE` after `--timeout`.
+//! (src/bin/liveness/deadline.rs), `KILL_GRACE` after `--timeout`.
 
 use std::os::fd::AsRawFd;
 use std::process::Stdio;

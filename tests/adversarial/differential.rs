@@ -689,7 +689,7 @@ fn the_fast_path_decides_healthy_units_only() {
         cmd.args(&argv)
             .env("LIVENESS_RUNDIR", f.rd.path())
             .env("LIVENESS_UNIT_NAME", "u");
-        bounded::run(&mut cmd, bounded::LIMIT)
+        common::run_bounded(&mut cmd, bounded::LIMIT)
     };
     for s in &shells {
         let fast = true;

@@ -416,7 +416,7 @@ fn health_sh_finds_the_unit_as_every_command_does() {
         for (k, v) in env {
             cmd.env(k, v);
         }
-        bounded::run(&mut cmd, bounded::LIMIT)
+        common::run_bounded(&mut cmd, bounded::LIMIT)
     };
     let script = common::repo("scripts/health.sh");
     let script = script.to_str().unwrap();

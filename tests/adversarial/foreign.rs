@@ -6,11 +6,10 @@
 //! on trusted state; readers judge what is there. Needs root and a second
 //! user (uid 65534, through `setpriv`).
 
-use std::io::{BufRead, BufReader};
 use std::os::unix::fs::MetadataExt;
 use std::process::{Command, Stdio};
 
-use crate::common::{self, Tree};
+use crate::common::{self, Proc, Tree};
 use crate::other_user::{self, OTHER, Shared, chmod, chown, owner_of};
 
 /// A live root process for units to name: a `sleep` in its own group.
@@ -422,29 +421,22 @@ fn death_dependencies_ignore_untrusted_tombstones() {
         );
         cmd.args(["sh", "-c", "echo started; read x; exit 0"])
             .env("LIVENESS_LOG", "warn")
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped());
-        let mut side = Tree::spawn(&mut cmd);
+            .stdin(Stdio::piped());
+        let mut side = Proc::spawn(&mut cmd);
         if theirs {
-            let mut out = BufReader::new(side.child.stdout.take().unwrap());
-            let mut line = String::new();
-            out.read_line(&mut line).unwrap();
-            assert_eq!(line.trim_end(), "started");
+            assert_eq!(side.next_line(), "started");
             let w = s.root("x", &["wait", "--tombstone", "side", "--timeout", "2s"]);
             assert_eq!(w.code, 8, "the sidecar was stopped: {}", w.stderr);
-            drop(side.child.stdin.take());
+            side.close_stdin();
         }
-        let st = side
-            .wait_timeout(common::PATIENCE)
-            .expect("the sidecar ends");
+        let code = side.code();
         assert_eq!(
-            st.code(),
-            Some(if theirs { 0 } else { 143 }),
-            "theirs {theirs}"
+            code,
+            if theirs { 0 } else { 143 },
+            "theirs {theirs}\n{}",
+            side.describe()
         );
-        let mut err = String::new();
-        std::io::Read::read_to_string(side.child.stderr.as_mut().unwrap(), &mut err).unwrap();
+        let err = side.stderr();
         if theirs {
             assert_eq!(
                 err.matches("not acted on: untrusted state").count(),

@@ -156,7 +156,7 @@ fn probes_are_answered_under_hostile_clients() {
             "{}: before the attack",
             case.name
         );
-        let peak = Peak::start(served.tree.pid());
+        let peak = Peak::start(served.proc.pid());
         let started = Instant::now();
         let prober = Prober::start(served.addr, PATIENCE);
         let attack = Attack::start(served.addr, case.kind, case.clients);

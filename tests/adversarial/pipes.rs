@@ -3,9 +3,9 @@
 //! its stderr, or both on a pipe (or socket) already full, under a time
 //! limit that kills the whole process tree and reports a hang as a failure.
 //!
-//! The rule (src/deadline.rs): a command with a deadline ends by it (exit
-//! 8) however stuck its output is; a line on stderr never waits for its
-//! reader (when there is no room it is dropped, and the exit code still
+//! The rule (src/bin/liveness/deadline.rs): a command with a deadline ends
+//! by it (exit 8) however stuck its output is; a line on stderr never waits
+//! for its reader (when there is no room it is dropped, and the exit code still
 //! tells); bulk output on stdout waits, within the deadline when there is
 //! one. `status` has no deadline and waits on a full stdout, as any Unix
 //! tool does: it is the negative control, which shows that the pipes are

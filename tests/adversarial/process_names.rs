@@ -6,11 +6,10 @@
 //! Each owner is a real process that set its own name through
 //! `/proc/self/comm`.
 
-use std::io::{BufRead, BufReader, Write};
-use std::process::{Child, ChildStdin, Command, Stdio};
+use std::process::{Command, Stdio};
 
 use crate::bounded::{self, Outcome};
-use crate::common::{self, Rundir};
+use crate::common::{self, Proc, Rundir};
 
 /// Names that break a parser reading one line, or the first `)`, or
 /// counting fields from the front.
@@ -29,43 +28,33 @@ const NAMES: &[(&str, &[u8])] = &[
 ];
 
 /// A live process that named itself `name`, until dropped.
-struct Named {
-    child: Child,
-    stdin: Option<ChildStdin>,
-}
+struct Named(Proc);
 
 impl Named {
     fn spawn(name: &[u8]) -> Named {
         use std::os::unix::ffi::OsStrExt;
-        let mut child = Command::new("sh")
-            .args([
-                "-c",
-                "printf '%s' \"$1\" >/proc/self/comm && echo ready && read -r _",
-                "owner",
-            ])
-            .arg(std::ffi::OsStr::from_bytes(name))
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut line)
-            .unwrap();
-        assert_eq!(line, "ready\n", "the owner did not start");
-        let stdin = child.stdin.take();
-        Named { child, stdin }
+        let mut owner = Proc::spawn(
+            Command::new("sh")
+                .args([
+                    "-c",
+                    "printf '%s' \"$1\" >/proc/self/comm && echo ready && read -r _",
+                    "owner",
+                ])
+                .arg(std::ffi::OsStr::from_bytes(name))
+                .stdin(Stdio::piped()),
+        );
+        assert_eq!(owner.next_line(), "ready", "the owner did not start");
+        Named(owner)
     }
 
     fn pid(&self) -> u32 {
-        self.child.id()
+        self.0.tree.child.id()
     }
 
     /// Lets it exit without reaping it: a zombie with the same name.
     fn become_zombie(&mut self) {
-        if let Some(mut s) = self.stdin.take() {
-            let _ = s.write_all(b"\n");
-        }
+        self.0.send("");
+        self.0.close_stdin();
         let pid = self.pid();
         assert!(
             common::wait_until(common::PATIENCE, || {
@@ -76,13 +65,6 @@ impl Named {
             }),
             "pid {pid} did not become a zombie"
         );
-    }
-}
-
-impl Drop for Named {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
     }
 }
 
@@ -197,7 +179,7 @@ fn a_one_line_parse_misjudges_newline_names() {
                set -- $rest; [ $# -ge 20 ]";
     for &(what, name) in NAMES {
         let named = Named::spawn(name);
-        let out = bounded::run(
+        let out = common::run_bounded(
             Command::new(dash.argv[0])
                 .args(&dash.argv[1..])
                 .args(["-c", old, "old"])

@@ -5,20 +5,19 @@
 
 #![allow(dead_code)]
 
-use std::io::{BufRead, BufReader, ErrorKind, Read, Write};
+use std::io::{ErrorKind, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::os::fd::AsFd;
-use std::process::Stdio;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use crate::common::{Rundir, Tree, bin};
+use crate::common::{Proc, Rundir, bin};
 
 /// A running `liveness serve` and the address it printed.
 pub struct Served {
-    pub tree: Tree,
+    pub proc: Proc,
     pub addr: SocketAddr,
 }
 
@@ -53,26 +52,23 @@ impl Served {
         }
         let program = wrapper.first().map_or(binary.as_os_str(), |w| w.as_ref());
         let mut cmd = rundir.command("default-unit", program, &all);
-        cmd.env_remove("LIVENESS_HTTP_PORT").stdout(Stdio::piped());
+        cmd.env_remove("LIVENESS_HTTP_PORT");
         for (k, v) in env {
             cmd.env(k, v);
         }
-        let mut tree = Tree::spawn(&mut cmd);
-        let mut line = String::new();
-        BufReader::new(tree.child.stdout.take().unwrap())
-            .read_line(&mut line)
-            .unwrap();
+        let mut proc = Proc::spawn(&mut cmd);
+        let line = proc.next_line();
         let addr = line
             .trim()
             .strip_prefix("listening on http://")
             .unwrap_or_else(|| panic!("first line: {line:?}"))
             .parse()
             .unwrap();
-        Served { tree, addr }
+        Served { proc, addr }
     }
 
     pub fn threads(&self) -> usize {
-        proc_status(self.tree.pid(), "Threads:")
+        proc_status(self.proc.pid(), "Threads:")
     }
 }
 

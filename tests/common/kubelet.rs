@@ -23,10 +23,10 @@
 //! events with deadline polling and assert their order, never durations.
 
 use std::ffi::OsString;
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::Read;
 use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::path::PathBuf;
-use std::process::{Child, ChildStdin, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
@@ -34,6 +34,8 @@ use std::time::{Duration, Instant};
 
 use nix::sys::signal::{Signal, killpg};
 use nix::unistd::Pid;
+
+use crate::common::Proc;
 
 /// The kubelet's `maxProbeOutputLength`.
 pub const MAX_PROBE_OUTPUT: usize = 10 * 1024;
@@ -182,8 +184,9 @@ type Log = Arc<Mutex<Vec<(Instant, Event)>>>;
 
 struct Running {
     n: u32,
-    child: Child,
-    stdin: Option<ChildStdin>,
+    /// The container's process tree (common's harness), its stdout logged
+    /// as events.
+    proc: Proc,
     started_ok: bool,
     ready: bool,
     /// Set by a probe worker: kill and restart this incarnation.
@@ -282,10 +285,7 @@ impl Kubelet {
     /// Writes one line to the current incarnation's standard input.
     pub fn send(&self, line: &str) {
         let mut cur = self.shared.current.lock().unwrap();
-        let run = cur.as_mut().expect("a running container");
-        let stdin = run.stdin.as_mut().expect("stdin");
-        writeln!(stdin, "{line}").expect("write to the container's stdin");
-        stdin.flush().expect("flush");
+        cur.as_mut().expect("a running container").proc.send(line);
     }
 
     /// The current incarnation's pid.
@@ -295,7 +295,7 @@ impl Kubelet {
             .lock()
             .unwrap()
             .as_ref()
-            .map(|r| r.child.id())
+            .map(|r| r.proc.tree.child.id())
     }
 
     /// Sends `sig` to the current incarnation's process (not its group), as
@@ -311,11 +311,8 @@ impl Kubelet {
 impl Drop for Kubelet {
     fn drop(&mut self) {
         self.shared.stop.store(true, Ordering::SeqCst);
-        if let Some(mut run) = self.shared.current.lock().unwrap().take() {
-            let _ = killpg(Pid::from_raw(run.child.id() as i32), Signal::SIGKILL);
-            let _ = run.child.kill();
-            let _ = run.child.wait();
-        }
+        // Dropping the incarnation kills its process group and reaps it.
+        drop(self.shared.current.lock().unwrap().take());
         for t in self.threads.drain(..) {
             let _ = t.join();
         }
@@ -327,29 +324,24 @@ fn start_incarnation(shared: &Arc<Shared>, n: u32) {
     let mut cmd = Command::new(&spec.command[0]);
     cmd.args(&spec.command[1..])
         .envs(spec.env.iter().map(|(k, v)| (k, v)))
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .process_group(0);
+        .stdin(Stdio::piped());
     // A container starts with default signal dispositions, whatever the
     // test runner inherited.
     crate::common::default_signals(&mut cmd);
-    let mut child = cmd.spawn().expect("start the container");
-    let pid = child.id();
-    record(&shared.log, Event::Started { n, pid });
-    let stdout = child.stdout.take().expect("stdout");
+    // `Started` comes before the first `Output`: the log stays locked,
+    // and the lines wait, until it is recorded.
     let log = Arc::clone(&shared.log);
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines() {
-            let Ok(line) = line else { break };
-            record(&log, Event::Output { n, line });
-        }
+    let mut held = shared.log.lock().unwrap();
+    let proc = Proc::spawn_observed(&mut cmd, move |line| {
+        let line = line.to_owned();
+        record(&log, Event::Output { n, line });
     });
-    let stdin = child.stdin.take();
+    let pid = proc.tree.child.id();
+    held.push((Instant::now(), Event::Started { n, pid }));
+    drop(held);
     *shared.current.lock().unwrap() = Some(Running {
         n,
-        child,
-        stdin,
+        proc,
         started_ok: spec.startup.is_none(),
         ready: false,
         kill: None,
@@ -369,21 +361,24 @@ fn manage(shared: &Arc<Shared>) {
         let n = run.n;
         if let Some(why) = run.kill.take() {
             record(&shared.log, Event::Killing { n, why });
-            let pgid = Pid::from_raw(run.child.id() as i32);
+            let pgid = Pid::from_raw(run.proc.tree.child.id() as i32);
             let _ = killpg(pgid, Signal::SIGTERM);
             let deadline = Instant::now() + shared.spec.grace;
             while Instant::now() < deadline {
-                if let Ok(Some(_)) = run.child.try_wait() {
+                if let Ok(Some(_)) = run.proc.tree.child.try_wait() {
                     break;
                 }
                 std::thread::sleep(Duration::from_millis(5));
             }
             let _ = killpg(pgid, Signal::SIGKILL);
         }
-        match run.child.try_wait() {
+        match run.proc.tree.child.try_wait() {
             Ok(Some(status)) => {
                 // The rest of the container's process group dies with it.
-                let _ = killpg(Pid::from_raw(run.child.id() as i32), Signal::SIGKILL);
+                let _ = killpg(
+                    Pid::from_raw(run.proc.tree.child.id() as i32),
+                    Signal::SIGKILL,
+                );
                 record(
                     &shared.log,
                     Event::Exited {
@@ -440,7 +435,7 @@ fn worker(shared: &Arc<Shared>, kind: Kind, spec: &ProbeSpec) {
                         Kind::Startup => r.started_ok,
                         _ => !r.started_ok,
                     };
-                    (r.n, r.child.id(), gated || r.kill.is_some())
+                    (r.n, r.proc.tree.child.id(), gated || r.kill.is_some())
                 }
             }
         };

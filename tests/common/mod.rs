@@ -1,6 +1,7 @@
 //! Shared harness for the integration tests: the binary, the shell probe,
 //! helper programs, scratch run directories, deadline polling, loud skips,
-//! and process-tree cleanup.
+//! and the one process-tree harness (`process.rs`: [`Proc`] for a process
+//! the test talks to, [`run_bounded`] for one that should just end).
 //!
 //! Every file in `tests/` that needs it says `mod common;`. Functions here
 //! only grow; each says which tests rely on it.
@@ -8,10 +9,16 @@
 #![allow(dead_code)]
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a test reports failure by panicking
 
+mod process;
+
 use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
+
+// Not every test uses every part of the harness.
+#[allow(unused_imports)]
+pub use process::{Lines, Outcome, Proc, run_bounded, run_to_end};
 
 /// The `liveness` binary under test.
 pub fn bin() -> PathBuf {
@@ -111,6 +118,19 @@ pub struct Ran {
     pub stderr: String,
 }
 
+impl Ran {
+    /// Asserts the exit code; on failure, says what was printed.
+    #[track_caller]
+    pub fn assert_code(&self, expected: i32) -> &Ran {
+        assert_eq!(
+            self.code, expected,
+            "exit code\n--- stdout:\n{}--- stderr:\n{}",
+            self.stdout, self.stderr
+        );
+        self
+    }
+}
+
 impl From<Output> for Ran {
     fn from(o: Output) -> Ran {
         use std::os::unix::process::ExitStatusExt;
@@ -207,23 +227,6 @@ pub fn wait_until(timeout: Duration, mut cond: impl FnMut() -> bool) -> bool {
         }
         std::thread::sleep(Duration::from_millis(5));
     }
-}
-
-/// Collects what `reader` prints, line by line, on a thread of its own
-/// (tests/signals.rs, tests/kubexit.rs).
-pub fn collect_lines(
-    reader: impl std::io::Read + Send + 'static,
-) -> std::sync::Arc<std::sync::Mutex<Vec<String>>> {
-    use std::io::BufRead;
-    let lines = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
-    let l = lines.clone();
-    std::thread::spawn(move || {
-        for line in std::io::BufReader::new(reader).lines() {
-            let Ok(line) = line else { break };
-            l.lock().unwrap().push(line);
-        }
-    });
-    lines
 }
 
 /// A generous bound for things that take milliseconds: far above any
@@ -483,39 +486,6 @@ pub fn files_under(dir: &Path, skip: &[&str]) -> Vec<(PathBuf, PathBuf)> {
     walk(dir, Path::new(""), skip, &mut out);
     out.sort();
     out
-}
-
-/// Runs `cmd` to its end with stdout and stderr captured (read as they
-/// come, so a chatty child never blocks on a full pipe), in a process
-/// group of its own that is SIGKILLed when the leader exits or `timeout`
-/// passes — whatever it left in the background dies with it, so the pipes
-/// close. Exit code 128+N for a death by signal N, -1 on timeout (stderr
-/// then ends with "(timed out)"). Used by `tests/docs.rs` and
-/// `tests/dockerfile.rs`, whose children run cargo builds.
-pub fn run_to_end(cmd: &mut Command, timeout: Duration) -> Ran {
-    use std::os::unix::process::ExitStatusExt;
-    cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
-    let mut tree = Tree::spawn(cmd);
-    let out = tree.child.stdout.take().expect("stdout");
-    let err = tree.child.stderr.take().expect("stderr");
-    let out = std::thread::spawn(move || std::io::read_to_string(out).unwrap_or_default());
-    let err = std::thread::spawn(move || std::io::read_to_string(err).unwrap_or_default());
-    let status = tree.wait_timeout(timeout);
-    drop(tree);
-    let stdout = out.join().unwrap_or_default();
-    let mut stderr = err.join().unwrap_or_default();
-    let code = match status {
-        Some(st) => st.code().unwrap_or_else(|| 128 + st.signal().unwrap_or(0)),
-        None => {
-            stderr.push_str("\n(timed out)");
-            -1
-        }
-    };
-    Ran {
-        code,
-        stdout,
-        stderr,
-    }
 }
 
 /// `README.md` and every `doc/*.md`, sorted, found anew on every call: the

@@ -7,7 +7,7 @@
 //! ending:
 //!
 //! - [`arm`] sets a timer (`setitimer`, `SIGALRM`). Its handler writes the
-//!   deadline's line with [`sys::write_now`] (never waits for a reader) and
+//!   deadline's line with [`os::write_now`] (never waits for a reader) and
 //!   leaves with `_exit(8)`: no flush of Rust's buffered stdout, no lock.
 //! - A process blocked in a *killable* wait (a request to a hung FUSE or NFS
 //!   mount) runs no handler: only a fatal signal wakes it. So a second,
@@ -34,7 +34,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Duration;
 
 use crate::exit_code::ExitCode;
-use crate::sys;
+use crate::os;
 
 /// How long after its deadline a command whose handler could not run (it is
 /// blocked in a killable wait inside the kernel) is killed.
@@ -59,9 +59,9 @@ static DROPPED: AtomicUsize = AtomicUsize::new(0);
 /// deadline must not start programs: the timer survives `execve`.
 pub fn arm(after: Duration, line: String) {
     let _ = LINE.set(line.into_bytes().into_boxed_slice());
-    let armed = sys::on_alarm(on_deadline)
-        .and_then(|()| sys::alarm_after(after))
-        .and_then(|()| sys::kill_after(after.saturating_add(KILL_GRACE)));
+    let armed = os::on_alarm(on_deadline)
+        .and_then(|()| os::alarm_after(after))
+        .and_then(|()| os::kill_after(after.saturating_add(KILL_GRACE)));
     if let Err(e) = armed {
         log::warn!("cannot arm the deadline: {e}");
     }
@@ -73,9 +73,9 @@ extern "C" fn on_deadline(_: nix::libc::c_int) {
     if !LAST_WORDS.swap(true, Ordering::SeqCst)
         && let Some(line) = LINE.get()
     {
-        let _ = sys::write_now(std::io::stderr().as_fd(), line);
+        let _ = os::write_now(std::io::stderr().as_fd(), line);
     }
-    sys::exit_now(i32::from(ExitCode::Timeout.code()))
+    os::exit_now(i32::from(ExitCode::Timeout.code()))
 }
 
 /// Writes the command's last line on stderr, without waiting: once it is
@@ -93,13 +93,13 @@ pub fn say(line: &str) {
     let dropped = DROPPED.load(Ordering::Relaxed);
     if dropped > 0 {
         let notice = format!("liveness: warn: {dropped} lines dropped: stderr was full\n");
-        if !fits(sys::write_now(stderr.as_fd(), notice.as_bytes()), &notice) {
+        if !fits(os::write_now(stderr.as_fd(), notice.as_bytes()), &notice) {
             DROPPED.fetch_add(1, Ordering::Relaxed);
             return;
         }
         DROPPED.fetch_sub(dropped, Ordering::Relaxed);
     }
-    if !fits(sys::write_now(stderr.as_fd(), line.as_bytes()), line) {
+    if !fits(os::write_now(stderr.as_fd(), line.as_bytes()), line) {
         DROPPED.fetch_add(1, Ordering::Relaxed);
     }
 }

@@ -7,6 +7,8 @@
 
 use std::fmt;
 
+use crate::vocab::text::{self, NotDecimal};
+
 /// `pid`: the owner's pid, decimal (compatible with the original module).
 pub(crate) const PID: &str = "pid";
 /// `error`: the current error code, decimal, 0 = healthy (compatible).
@@ -26,6 +28,16 @@ pub(crate) const MESSAGE: &str = "message";
 /// `tombstone`: written by `liveness run` when its child is born and dies.
 pub(crate) const TOMBSTONE: &str = "tombstone";
 
+/// What an owner reports, in the order a reset removes it: `ready` and
+/// `error` first, so that no probe sees a ready or healthy unit while it is
+/// being reset. One list for every writer that clears a unit (`reset`, a
+/// new incarnation, the supervisor when its child has ended).
+pub(crate) const REPORT_FILES: [&str; 4] = [READY, ERROR, HEARTBEAT, MESSAGE];
+/// The owner's identity, removed after its report and in this order: with
+/// `pid` gone first, no reader pairs a pid with another process's start
+/// time (see `read::owner`).
+pub(crate) const IDENTITY_FILES: [&str; 3] = [PID, STARTTIME, PIDNS];
+
 /// Prefix of the temporary files of an atomic write:
 /// `.tmp.<writer-pid>.<sequence>.<name>`.
 pub(crate) const TMP_PREFIX: &str = ".tmp.";
@@ -34,27 +46,16 @@ pub(crate) const TMP_PREFIX: &str = ".tmp.";
 /// and a C `int` agree on.
 pub(crate) const MAX_INT: u64 = i32::MAX as u64;
 /// Largest heartbeat deadline: one year, in seconds.
-pub(crate) const MAX_DEADLINE_S: u64 = 365 * 24 * 3600;
+pub(crate) const MAX_DEADLINE_S: u64 = text::YEAR.as_secs();
 /// Largest beat stamp: 15 decimal digits of milliseconds (31,000 years of
 /// uptime), so `health.sh` can do the arithmetic in 64 bits.
 pub(crate) const MAX_STAMP_MS: u64 = 999_999_999_999_999;
 /// Largest start time or namespace inode: what fits a signed 64-bit integer.
 pub(crate) const MAX_U63: u64 = i64::MAX as u64;
-/// Longest message we write, in bytes; longer ones are cut at a character
-/// boundary.
+/// Longest message we write, in bytes ([`Health::MAX_MESSAGE`]).
 ///
-/// # Examples
-///
-/// ```
-/// let dir = tempfile::tempdir()?;
-/// let h = liveness::Health::builder().unit("u").rundir(dir.path()).build()?;
-/// h.load()?;
-/// h.set_with_message(1, &"x".repeat(10_000))?;
-/// let written = std::fs::read(dir.path().join("u/message"))?;
-/// assert_eq!(written.len(), liveness::MAX_MESSAGE + 1); // and a newline
-/// # Ok::<(), Box<dyn std::error::Error>>(())
-/// ```
-pub const MAX_MESSAGE: usize = 512;
+/// [`Health::MAX_MESSAGE`]: crate::Health::MAX_MESSAGE
+pub(crate) const MAX_MESSAGE: usize = 512;
 /// Size limit of a numeric state file when reading.
 pub(crate) const NUMBER_FILE_LIMIT: usize = 64;
 /// How much of a message file a reader looks at (it uses the first line).
@@ -122,25 +123,14 @@ pub(crate) fn one_line(bytes: &[u8]) -> Result<&[u8], Corruption> {
     Ok(body)
 }
 
-/// A decimal number `0..=max` in canonical form: digits only, no leading
-/// zero.
+/// A decimal number `0..=max` in canonical form ([`text::decimal`]: digits
+/// only, no leading zero), its refusal in the words of a corrupt file.
 pub(crate) fn decimal(body: &[u8], max: u64) -> Result<u64, Corruption> {
-    if body.is_empty() {
-        return Err(Corruption::Empty);
-    }
-    if !body.iter().all(u8::is_ascii_digit) || (body.len() > 1 && body[0] == b'0') {
-        return Err(Corruption::NotDecimal);
-    }
-    if body.len() > 19 {
-        return Err(Corruption::OutOfRange);
-    }
-    let value = body
-        .iter()
-        .fold(0u64, |acc, d| acc * 10 + u64::from(d - b'0'));
-    if value > max {
-        return Err(Corruption::OutOfRange);
-    }
-    Ok(value)
+    text::decimal(body, max).map_err(|e| match e {
+        NotDecimal::Empty => Corruption::Empty,
+        NotDecimal::NotDigits => Corruption::NotDecimal,
+        NotDecimal::OutOfRange => Corruption::OutOfRange,
+    })
 }
 
 /// Parses a `pid` file: `1..=2147483647`.
@@ -200,17 +190,6 @@ pub(crate) fn parse_message(bytes: &[u8]) -> String {
         .chars()
         .map(|c| if c.is_control() { '?' } else { c })
         .collect()
-}
-
-/// A duration for a log or error line: `30 s`, `1.5 s`, `0.25 s`. (Probe
-/// lines use the probe's own one-decimal form, which `health.sh` computes
-/// too.)
-pub(crate) fn duration_text(d: std::time::Duration) -> String {
-    if d.subsec_nanos() == 0 {
-        format!("{} s", d.as_secs())
-    } else {
-        format!("{} s", d.as_secs_f64())
-    }
 }
 
 /// `<n>\n`.

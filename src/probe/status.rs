@@ -1,14 +1,28 @@
-//! Every unit under a run directory, at a glance.
+//! Every unit under a run directory, at a glance: what `liveness status`
+//! shows, as a table or as JSON.
+//!
+//! # Examples
+//!
+//! ```
+//! let dir = tempfile::tempdir()?;
+//! let h = liveness::Health::builder().unit("api").rundir(dir.path()).build()?;
+//! h.load()?;
+//! h.set(0)?;
+//! let reports = liveness::status::scan(dir.path())?;
+//! print!("{}", liveness::status::table(&reports));
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
 
 use std::io;
 use std::os::fd::AsFd;
 use std::path::Path;
 
 use crate::error::{Error, Result};
-use crate::format;
+use crate::os::fs;
 use crate::probe::{Mode, Probe, Report};
-use crate::sys;
-use crate::unit::{Unit, validate_unit_name};
+use crate::state::format;
+use crate::state::unit::Unit;
+use crate::vocab::text;
 
 /// Files whose presence makes a directory a unit: `/run` holds plenty of
 /// directories that are not ours.
@@ -30,17 +44,17 @@ const UNIT_FILES: [&str; 4] = [format::PID, format::ERROR, format::LOCK, format:
 /// let h = liveness::Health::builder().unit("a").rundir(dir.path()).build()?;
 /// h.load()?;
 /// h.set(0)?;
-/// let reports = liveness::status(dir.path())?;
+/// let reports = liveness::status::scan(dir.path())?;
 /// assert_eq!(reports.len(), 1);
 /// assert_eq!(reports[0].unit, "a");
 /// assert!(reports[0].verdict.is_ok());
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
-pub fn status(rundir: &Path) -> Result<Vec<Report>> {
+pub fn scan(rundir: &Path) -> Result<Vec<Report>> {
     judge(rundir, 1)
 }
 
-/// As [`status`], judging the units on as many threads as the process may
+/// As [`scan`], judging the units on as many threads as the process may
 /// use CPUs, each thread taking at least [`UNITS_PER_THREAD`] units: what
 /// `liveness status` does. Reading a unit is system calls, which run side
 /// by side on several CPUs; 1,000 units are judged about twice as fast on
@@ -49,7 +63,7 @@ pub fn status(rundir: &Path) -> Result<Vec<Report>> {
 ///
 /// # Errors
 ///
-/// As [`status`].
+/// As [`scan`].
 ///
 /// # Examples
 ///
@@ -62,22 +76,22 @@ pub fn status(rundir: &Path) -> Result<Vec<Report>> {
 ///     h.set(0)?;
 ///     owners.push(h);
 /// }
-/// let reports = liveness::status_parallel(dir.path())?;
-/// assert_eq!(reports, liveness::status(dir.path())?);
+/// let reports = liveness::status::scan_parallel(dir.path())?;
+/// assert_eq!(reports, liveness::status::scan(dir.path())?);
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
-pub fn status_parallel(rundir: &Path) -> Result<Vec<Report>> {
+pub fn scan_parallel(rundir: &Path) -> Result<Vec<Report>> {
     let threads = std::thread::available_parallelism().map_or(1, usize::from);
     judge(rundir, threads)
 }
 
-/// The fewest units a thread of [`status_parallel`] judges: below that,
+/// The fewest units a thread of [`scan_parallel`] judges: below that,
 /// starting the thread costs more than it saves.
 ///
 /// # Examples
 ///
 /// ```
-/// assert!(liveness::UNITS_PER_THREAD >= 1);
+/// assert!(liveness::status::UNITS_PER_THREAD >= 1);
 /// ```
 pub const UNITS_PER_THREAD: usize = 64;
 
@@ -119,16 +133,16 @@ fn judge(rundir: &Path, threads: usize) -> Result<Vec<Report>> {
 
 /// Names of the units under `rundir`, sorted.
 pub(crate) fn unit_names(rundir: &Path) -> Result<Vec<String>> {
-    let dir = match crate::trust::open_configured_dir(rundir) {
+    let dir = match crate::state::trust::open_configured_dir(rundir) {
         Ok(d) => d,
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
         Err(e) => return Err(Error::io(rundir, e)),
     };
     let mut names = Vec::new();
     let mut path = String::new();
-    for (entry, is_dir) in sys::list_dir_kinds(dir.as_fd()).map_err(|e| Error::io(rundir, e))? {
+    for (entry, is_dir) in fs::list_dir_kinds(dir.as_fd()).map_err(|e| Error::io(rundir, e))? {
         let Some(name) = entry.to_str() else { continue };
-        if validate_unit_name(name).is_err() {
+        if Unit::validate_name(name).is_err() {
             continue;
         }
         let is_unit = match is_dir {
@@ -141,14 +155,14 @@ pub(crate) fn unit_names(rundir: &Path) -> Result<Vec<String>> {
                 path.push_str(name);
                 path.push('/');
                 path.push_str(f);
-                sys::lstat_at(dir.as_fd(), &path).is_ok()
+                fs::lstat_at(dir.as_fd(), &path).is_ok()
             }),
             Some(false) => false,
             // The file system does not say: open it, refusing a symlink.
-            None => sys::open_dir_at(dir.as_fd(), name).is_ok_and(|sub| {
+            None => fs::open_dir_at(dir.as_fd(), name).is_ok_and(|sub| {
                 UNIT_FILES
                     .iter()
-                    .any(|f| sys::lstat_at(sub.as_fd(), f).is_ok())
+                    .any(|f| fs::lstat_at(sub.as_fd(), f).is_ok())
             }),
         };
         if is_unit {
@@ -164,10 +178,10 @@ pub(crate) fn unit_names(rundir: &Path) -> Result<Vec<String>> {
 /// # Examples
 ///
 /// ```
-/// let table = liveness::status_table(&[]);
+/// let table = liveness::status::table(&[]);
 /// assert!(table.starts_with("UNIT"));
 /// ```
-pub fn status_table(reports: &[Report]) -> String {
+pub fn table(reports: &[Report]) -> String {
     let rows: Vec<[String; 8]> = reports
         .iter()
         .map(|r| {
@@ -187,7 +201,7 @@ pub fn status_table(reports: &[Report]) -> String {
                 r.ready
                     .map_or_else(dash, |b| if b { "yes" } else { "no" }.to_owned()),
                 r.heartbeat_age
-                    .map_or_else(dash, |a| format!("{:.1}s", a.as_secs_f64())),
+                    .map_or_else(dash, |a| format!("{}s", text::age_text(a))),
                 if r.verdict.is_ok() {
                     r.message.clone().unwrap_or_default()
                 } else {
@@ -237,10 +251,10 @@ pub fn status_table(reports: &[Report]) -> String {
 /// # Examples
 ///
 /// ```
-/// assert_eq!(liveness::status_json(&[]), "[]");
+/// assert_eq!(liveness::status::json(&[]), "[]");
 /// ```
-pub fn status_json(reports: &[Report]) -> String {
-    crate::json::array(reports.iter().map(Report::to_json))
+pub fn json(reports: &[Report]) -> String {
+    crate::probe::json::array(reports.iter().map(Report::to_json))
 }
 
 #[cfg(test)]
@@ -257,7 +271,7 @@ mod tests {
         }
     }
 
-    /// `status_parallel` says exactly what `status` says, in the same
+    /// `scan_parallel` says exactly what `scan` says, in the same
     /// order, on enough units to use several threads.
     #[test]
     fn parallel_status_is_status() {
@@ -270,13 +284,13 @@ mod tests {
                 [None, Some(0), Some(3)][i % 3],
             );
         }
-        let one = status(dir.path()).unwrap();
+        let one = scan(dir.path()).unwrap();
         assert_eq!(one.len(), n);
         assert!(one.windows(2).all(|w| w[0].unit < w[1].unit), "sorted");
         let verdicts: std::collections::HashSet<_> = one.iter().map(|r| r.verdict).collect();
         assert_eq!(verdicts.len(), 3, "three different verdicts: {verdicts:?}");
         assert_eq!(judge(dir.path(), 4).unwrap(), one);
-        assert_eq!(status_parallel(dir.path()).unwrap(), one);
+        assert_eq!(scan_parallel(dir.path()).unwrap(), one);
     }
 
     /// Only directories with a valid name holding a unit file are units: a

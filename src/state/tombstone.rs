@@ -26,14 +26,15 @@
 //! ```
 //!
 //! The parser is strict: exactly these lines, in this order, or the file is
-//! corrupt. kubexit's own files are read leniently by `crate::kubexit`.
+//! corrupt. kubexit's own files are read leniently by `crate::state::kubexit`.
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use crate::error::{Error, ErrorKind, Result};
-use crate::format;
-use crate::read::{self, OpenUnit};
-use crate::unit::Unit;
+use crate::state::format;
+use crate::state::read::{self, OpenUnit};
+use crate::state::unit::Unit;
+use crate::vocab::text;
 
 /// The schema version this crate writes and reads.
 const SCHEMA: u32 = 1;
@@ -227,7 +228,7 @@ impl Tombstone {
             if let Some(n) = self.signal {
                 s.push_str(&format!(
                     "Signal: {}\nSignalNumber: {n}\n",
-                    crate::sys::signal_name(n)
+                    text::signal_name(n)
                 ));
             }
             if let Some(r) = &self.reason {
@@ -251,7 +252,7 @@ impl Tombstone {
     pub fn ending(&self) -> Option<String> {
         let died = rfc3339(self.died?);
         Some(match (self.signal, self.exit_code) {
-            (Some(n), _) => format!("killed by {} at {died}", crate::sys::signal_name(n)),
+            (Some(n), _) => format!("killed by {} at {died}", text::signal_name(n)),
             (None, Some(c)) => format!("code {c} at {died}"),
             (None, None) => format!("at {died}"),
         })
@@ -302,7 +303,7 @@ fn parse_strict(bytes: &[u8]) -> std::result::Result<Tombstone, String> {
         let n = field("SignalNumber: ")
             .and_then(|c| format::decimal(c.as_bytes(), 127).ok())
             .ok_or_else(|| bad("bad SignalNumber line"))? as i32;
-        if crate::sys::signal_name(n) != name || code != 128 + n as u64 {
+        if text::signal_name(n) != name || code != 128 + n as u64 {
             return Err(bad("Signal, SignalNumber and ExitCode disagree"));
         }
         t.signal = Some(n);

@@ -20,9 +20,10 @@ use std::os::fd::{AsFd, OwnedFd};
 use std::path::Path;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use crate::sys;
-use crate::tombstone::{self, Tombstone};
-use crate::unit::Unit;
+use crate::os::fs;
+use crate::state::tombstone::{self, Tombstone};
+use crate::state::unit::Unit;
+use crate::vocab::text;
 
 /// What reading `<graveyard>/<name>` found.
 #[derive(Debug)]
@@ -51,29 +52,29 @@ pub(crate) fn read(unit: &Unit) -> Result<Found, String> {
     };
     let path = graveyard.join(unit.name());
     let shown = path.display();
-    let dir = match sys::open_dir(graveyard) {
+    let dir = match fs::open_dir(graveyard) {
         Ok(d) => d,
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Found::Nothing),
-        Err(e) => return Err(format!("{}: {}", graveyard.display(), sys::error_text(&e))),
+        Err(e) => return Err(format!("{}: {}", graveyard.display(), text::error_text(&e))),
     };
-    let mut file = match sys::open_read_at(dir.as_fd(), unit.name()) {
+    let mut file = match fs::open_read_at(dir.as_fd(), unit.name()) {
         Ok(f) => f,
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Found::Nothing),
-        Err(e) => return Err(format!("{shown}: {}", sys::error_text(&e))),
+        Err(e) => return Err(format!("{shown}: {}", text::error_text(&e))),
     };
-    let st = sys::fstat(&file).map_err(|e| format!("{shown}: {}", sys::error_text(&e)))?;
-    if sys::is_dir(&st) {
+    let st = fs::fstat(&file).map_err(|e| format!("{shown}: {}", text::error_text(&e)))?;
+    if fs::is_dir(&st) {
         return Ok(Found::Nothing);
     }
-    if !sys::is_regular(&st) {
+    if !fs::is_regular(&st) {
         return Err(format!("{shown}: not a regular file"));
     }
-    crate::trust::actor_file(&path, &st, &[])?;
+    crate::state::trust::actor_file(&path, &st, &[])?;
     let mut buf = Vec::new();
-    match sys::read_limited(&mut file, &mut buf, tombstone::LIMIT) {
+    match fs::read_limited(&mut file, &mut buf, tombstone::LIMIT) {
         Ok(true) => {}
         Ok(false) => return Err(format!("{shown}: larger than {} bytes", tombstone::LIMIT)),
-        Err(e) => return Err(format!("{shown}: {}", sys::error_text(&e))),
+        Err(e) => return Err(format!("{shown}: {}", text::error_text(&e))),
     }
     match parse(&buf) {
         Ok(Some(t)) => Ok(Found::Tombstone(t)),
@@ -217,9 +218,9 @@ fn open_or_create(g: &Path) -> io::Result<OwnedFd> {
     use std::os::unix::fs::DirBuilderExt;
     std::fs::DirBuilder::new()
         .recursive(true)
-        .mode(sys::DIR_MODE)
+        .mode(fs::DIR_MODE)
         .create(g)?;
-    sys::open_dir(g)
+    fs::open_dir(g)
 }
 
 #[cfg(test)]

@@ -6,10 +6,11 @@
 use std::io;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 
-use crate::format::{self, Corruption};
-use crate::proc;
-use crate::sys;
-use crate::unit::Unit;
+use crate::os::fs;
+use crate::os::proc;
+use crate::state::format::{self, Corruption};
+use crate::state::unit::Unit;
+use crate::vocab::text;
 
 /// A state file that cannot be trusted: which file, and why.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -39,13 +40,13 @@ fn corruption_of(e: &io::Error) -> Corruption {
         Some(nix::libc::ELOOP) => Corruption::Symlink,
         Some(nix::libc::ENOTDIR) => Corruption::NotDirectory,
         Some(nix::libc::ENXIO | nix::libc::ENODEV) => Corruption::NotRegular,
-        _ => Corruption::Unreadable(sys::error_text(e)),
+        _ => Corruption::Unreadable(text::error_text(e)),
     }
 }
 
 /// Opens `<rundir>/<unit>` without following a symlink.
 pub(crate) fn open_unit(unit: &Unit) -> OpenUnit {
-    match sys::open_dir(&unit.dir()) {
+    match fs::open_dir(&unit.dir()) {
         Ok(fd) => OpenUnit::Dir(fd),
         Err(e) if e.kind() == io::ErrorKind::NotFound => OpenUnit::Missing,
         // O_DIRECTORY|O_NOFOLLOW on a symlink fails with ENOTDIR, and so
@@ -73,7 +74,7 @@ pub(crate) fn read_file(
         return Ok(None);
     };
     let mut buf = Vec::with_capacity(32);
-    match sys::read_limited(&mut file, &mut buf, limit) {
+    match fs::read_limited(&mut file, &mut buf, limit) {
         Ok(true) => Ok(Some(buf)),
         Ok(false) => Err(Bad::new(name, Corruption::TooLarge)),
         Err(e) => Err(Bad::new(name, corruption_of(&e))),
@@ -83,13 +84,13 @@ pub(crate) fn read_file(
 /// Opens a state file that must be a regular file. `Ok(None)` when it does
 /// not exist.
 fn open_regular(dir: BorrowedFd<'_>, name: &'static str) -> Result<Option<std::fs::File>, Bad> {
-    let file = match sys::open_read_at(dir, name) {
+    let file = match fs::open_read_at(dir, name) {
         Ok(f) => f,
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
         Err(e) => return Err(Bad::new(name, corruption_of(&e))),
     };
-    let st = sys::fstat(&file).map_err(|e| Bad::new(name, corruption_of(&e)))?;
-    if !sys::is_regular(&st) {
+    let st = fs::fstat(&file).map_err(|e| Bad::new(name, corruption_of(&e)))?;
+    if !fs::is_regular(&st) {
         return Err(Bad::new(name, Corruption::NotRegular));
     }
     Ok(Some(file))
@@ -109,9 +110,9 @@ pub(crate) fn read_parsed<T>(
 
 /// Whether a marker file (`ready`) is present: a regular file, not a link.
 pub(crate) fn marker(dir: BorrowedFd<'_>, name: &'static str) -> Result<bool, Bad> {
-    match sys::lstat_at(dir, name) {
-        Ok(st) if sys::is_regular(&st) => Ok(true),
-        Ok(st) if sys::is_symlink(&st) => Err(Bad::new(name, Corruption::Symlink)),
+    match fs::lstat_at(dir, name) {
+        Ok(st) if fs::is_regular(&st) => Ok(true),
+        Ok(st) if fs::is_symlink(&st) => Err(Bad::new(name, Corruption::Symlink)),
         Ok(_) => Err(Bad::new(name, Corruption::NotRegular)),
         Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(false),
         Err(e) => Err(Bad::new(name, corruption_of(&e))),
@@ -261,7 +262,7 @@ pub(crate) fn liveness(
                 }
                 _ => ProcProof::Alive,
             },
-            Err(e) => ProcProof::Nothing(format!("(/proc/{pid}/stat: {})", sys::error_text(&e))),
+            Err(e) => ProcProof::Nothing(format!("(/proc/{pid}/stat: {})", text::error_text(&e))),
         },
     };
     let state = match lock {
@@ -287,12 +288,12 @@ pub(crate) fn liveness(
 /// why not, as the middle of "cannot verify pid N ... and no lock is held".
 fn proc_view(owner: &Owner) -> Result<(), String> {
     if !proc::proc_is_ours() {
-        return Err(format!("({})", sys::error_text(&proc::foreign_proc())));
+        return Err(format!("({})", text::error_text(&proc::foreign_proc())));
     }
     match (owner.pidns, proc::own_pidns()) {
         (_, Err(e)) => Err(format!(
             "(our own PID namespace is unknown: {})",
-            sys::error_text(&e)
+            text::error_text(&e)
         )),
         (None, Ok(_)) => Ok(()),
         (Some(theirs), Ok(ours)) if theirs == ours => Ok(()),
@@ -312,13 +313,13 @@ pub(crate) enum LockState {
 
 /// Tests the lock without waiting: a shared lock taken and dropped at once.
 pub(crate) fn lock_state(dir: BorrowedFd<'_>) -> Result<LockState, Bad> {
-    let file = match sys::open_read_at(dir, format::LOCK) {
+    let file = match fs::open_read_at(dir, format::LOCK) {
         Ok(f) => f,
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(LockState::Absent),
         Err(e) => return Err(Bad::new(format::LOCK, corruption_of(&e))),
     };
-    let st = sys::fstat(file.as_fd()).map_err(|e| Bad::new(format::LOCK, corruption_of(&e)))?;
-    if !sys::is_regular(&st) {
+    let st = fs::fstat(file.as_fd()).map_err(|e| Bad::new(format::LOCK, corruption_of(&e)))?;
+    if !fs::is_regular(&st) {
         return Err(Bad::new(format::LOCK, Corruption::NotRegular));
     }
     match file.try_lock_shared() {

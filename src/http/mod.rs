@@ -20,7 +20,7 @@
 //!   client that does not read cannot hold one; at most 4 of them judge
 //!   `/health` (every unit) at once, so probes always find a worker; a
 //!   verdict not reached within the timeout is answered 503;
-//! - at most [`MAX_CONNECTIONS`] connections are held at once; when the
+//! - at most [`Server::MAX_CONNECTIONS`] connections are held at once; when the
 //!   table is full, a new connection evicts the oldest one that is not
 //!   being judged (lingering first, then unfinished requests, then
 //!   answers not being read), so idle or slow clients can never lock a
@@ -31,13 +31,17 @@
 //!   spins; one request per connection (`Connection: close`), as the
 //!   kubelet's probes do anyway.
 //!
-//! The design, with the attacks it was measured against, is in
+//! This module is the API and the routes; `transport.rs` is the bounded
+//! server, which asks the routes for answers through a `Handler` and never
+//! names them. The design, with the attacks it was measured against, is in
 //! `doc/http.md`. tiny_http 0.12 (the crate first planned) starts a
 //! thread per connection without limit and reads a header line without a
 //! size limit: 1,000 stalled connections made 1,006 threads, and one
 //! 200 MiB header line 220 MB of RSS.
 
 mod transport;
+
+use transport::{Handler, Request, Response};
 
 use std::io;
 use std::net::{SocketAddr, TcpListener, ToSocketAddrs};
@@ -48,22 +52,11 @@ use std::time::Duration;
 
 use crate::error::{Error, ErrorKind, Result};
 use crate::health::Health;
+use crate::os::net;
+use crate::probe::status;
 use crate::probe::{Mode, Probe, Report};
-use crate::status;
-use crate::sys;
-use crate::unit::Unit;
-
-/// The default listen address: loopback only. Kubernetes `httpGet` probes
-/// come from the node, so they need `0.0.0.0`.
-pub const DEFAULT_LISTEN: &str = "127.0.0.1:8081";
-/// Sets the port of the default listen address.
-pub const HTTP_PORT_ENV: &str = "LIVENESS_HTTP_PORT";
-/// Connections held open at once (being read, judged, answered or closed
-/// gracefully). When the table is full, a new connection evicts the oldest
-/// one that is not being judged; only while every one is being judged do
-/// new connections wait in the kernel's accept queue. Fewer when the
-/// open-file limit cannot be raised to this plus 128.
-pub const MAX_CONNECTIONS: usize = 1024;
+use crate::state::unit::Unit;
+use crate::vocab::{env, text};
 
 const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(2);
 /// The kernel's accept queue (capped by `net.core.somaxconn`): deep, so
@@ -164,7 +157,7 @@ impl ServerBuilder {
         };
         let addrs: Vec<SocketAddr> = listen
             .to_socket_addrs()
-            .map_err(|e| invalid(format!("listen address {listen:?}"), &sys::error_text(&e)))?
+            .map_err(|e| invalid(format!("listen address {listen:?}"), &text::error_text(&e)))?
             .collect();
         let mut units = self.units;
         if units.is_empty() {
@@ -174,30 +167,29 @@ impl ServerBuilder {
             Error::new(
                 ErrorKind::Io,
                 format!("listen address {listen}"),
-                sys::error_text(&e),
+                text::error_text(&e),
             )
         };
         let listener = TcpListener::bind(&addrs[..]).map_err(bind_err)?;
-        sys::set_backlog(&listener, BACKLOG).map_err(bind_err)?;
+        net::set_backlog(&listener, BACKLOG).map_err(bind_err)?;
         let addr = listener.local_addr().map_err(bind_err)?;
-        let want = (MAX_CONNECTIONS + transport::FD_HEADROOM) as u64;
-        let soft = sys::raise_open_files(want)
-            .map_err(|e| Error::new(ErrorKind::Io, "open-file limit", sys::error_text(&e)))?;
-        let cap = transport::connection_cap(soft);
-        if cap < MAX_CONNECTIONS {
+        let max = Server::MAX_CONNECTIONS;
+        let want = (max + transport::FD_HEADROOM) as u64;
+        let soft = net::raise_open_files(want)
+            .map_err(|e| Error::new(ErrorKind::Io, "open-file limit", text::error_text(&e)))?;
+        let cap = transport::connection_cap(soft, max);
+        if cap < max {
             log::warn!(
                 "HTTP: the open-file limit is {soft}: at most {cap} connections at once \
-                 (raise the hard limit to {want} for {MAX_CONNECTIONS})"
+                 (raise the hard limit to {want} for {max})"
             );
         }
-        let shared = Arc::new(Shared {
-            units,
-            request_timeout: self.request_timeout,
-        });
+        let handler: Arc<dyn Handler> = Arc::new(Routes { units });
+        let request_timeout = self.request_timeout;
         let acceptor = std::thread::Builder::new()
             .name("liveness-http".into())
             .stack_size(transport::STACK)
-            .spawn(move || transport::serve(&listener, shared, cap))
+            .spawn(move || transport::serve(&listener, handler, request_timeout, cap))
             .map_err(|e| Error::new(ErrorKind::Io, "HTTP server thread", e.to_string()))?;
         log::info!("serving health on http://{addr}");
         Ok(Server {
@@ -207,17 +199,17 @@ impl ServerBuilder {
     }
 }
 
-/// `127.0.0.1:$LIVENESS_HTTP_PORT`, else [`DEFAULT_LISTEN`].
+/// `127.0.0.1:$LIVENESS_HTTP_PORT`, else [`Server::DEFAULT_LISTEN`].
 fn default_listen() -> Result<String> {
-    let Some(port) = std::env::var_os(HTTP_PORT_ENV) else {
-        return Ok(DEFAULT_LISTEN.to_owned());
+    let Some(port) = std::env::var_os(env::HTTP_PORT) else {
+        return Ok(Server::DEFAULT_LISTEN.to_owned());
     };
     let port = port.to_string_lossy();
-    match port.parse::<u16>() {
-        Ok(p) if p != 0 && !port.starts_with('0') => Ok(format!("127.0.0.1:{p}")),
-        _ => Err(Error::new(
+    match text::number(&port, 1, u16::MAX.into()) {
+        Some(p) => Ok(format!("127.0.0.1:{p}")),
+        None => Err(Error::new(
             ErrorKind::InvalidInput,
-            format!("${HTTP_PORT_ENV}={port:?}"),
+            format!("${}={port:?}", env::HTTP_PORT),
             "must be a port number from 1 to 65535",
         )),
     }
@@ -256,6 +248,29 @@ pub struct Server {
 }
 
 impl Server {
+    /// The default listen address: loopback only. Kubernetes `httpGet`
+    /// probes come from the node, so they need `0.0.0.0`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// assert_eq!(liveness::Server::DEFAULT_LISTEN, "127.0.0.1:8081");
+    /// ```
+    pub const DEFAULT_LISTEN: &str = "127.0.0.1:8081";
+
+    /// Connections held open at once (being read, judged, answered or
+    /// closed gracefully). When the table is full, a new connection evicts
+    /// the oldest one that is not being judged; only while every one is
+    /// being judged do new connections wait in the kernel's accept queue.
+    /// Fewer when the open-file limit cannot be raised to this plus 128.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// assert_eq!(liveness::Server::MAX_CONNECTIONS, 1024);
+    /// ```
+    pub const MAX_CONNECTIONS: usize = 1024;
+
     /// Starts configuring a server.
     ///
     /// # Examples
@@ -342,72 +357,26 @@ impl Health {
     }
 }
 
-struct Shared {
+/// What the routes serve.
+struct Routes {
     units: Vec<Unit>,
-    request_timeout: Duration,
 }
 
-/// What a request asked for, once read whole.
-struct Request {
-    method: String,
-    path: String,
-}
-
-/// A response: status, reason phrase, content type, extra headers, body.
-struct Response {
-    status: u16,
-    reason: &'static str,
-    content_type: &'static str,
-    extra: &'static str,
-    body: String,
-}
-
-impl Response {
-    fn text(status: u16, reason: &'static str, body: String) -> Response {
-        Response {
-            status,
-            reason,
-            content_type: "text/plain; charset=utf-8",
-            extra: "",
-            body,
-        }
+/// The routes, as the transport asks for them: it reads a request whole,
+/// asks for the answer on a worker thread, and writes it.
+impl Handler for Routes {
+    fn respond(&self, req: &Request) -> Response {
+        route(req, self)
     }
 
-    fn timeout() -> Response {
-        Response::text(408, "Request Timeout", "request timeout\n".into())
+    /// `/health` judges every unit of the run directories, not only the
+    /// served ones.
+    fn is_heavy(&self, req: &Request) -> bool {
+        req.path.split(['?', '#']).next() == Some("/health")
     }
 }
 
-/// The answer's bytes for a request read whole: what a worker computes.
-fn respond(req: &Request, shared: &Shared) -> Vec<u8> {
-    render(&route(req, shared), req.method == "HEAD")
-}
-
-/// Whether a request judges every unit of the run directories (`/health`),
-/// not only the served ones.
-fn is_heavy(req: &Request) -> bool {
-    req.path.split(['?', '#']).next() == Some("/health")
-}
-
-/// Status line, headers and (unless `head_only`) body.
-fn render(response: &Response, head_only: bool) -> Vec<u8> {
-    let mut out = format!(
-        "HTTP/1.1 {} {}\r\nContent-Type: {}\r\nContent-Length: {}\r\n\
-         Cache-Control: no-store\r\nConnection: close\r\n{}\r\n",
-        response.status,
-        response.reason,
-        response.content_type,
-        response.body.len(),
-        response.extra,
-    )
-    .into_bytes();
-    if !head_only {
-        out.extend_from_slice(response.body.as_bytes());
-    }
-    out
-}
-
-fn route(req: &Request, shared: &Shared) -> Response {
+fn route(req: &Request, routes: &Routes) -> Response {
     let path = req.path.split(['?', '#']).next().unwrap_or_default();
     let mode = match path {
         "/health/live" => Some(Mode::Live),
@@ -428,8 +397,8 @@ fn route(req: &Request, shared: &Shared) -> Response {
         return r;
     }
     match mode {
-        Some(mode) => probe(&shared.units, mode),
-        None => everything(&shared.units),
+        Some(mode) => probe(&routes.units, mode),
+        None => everything(&routes.units),
     }
 }
 
@@ -459,7 +428,7 @@ fn everything(units: &[Unit]) -> Response {
     rundirs.dedup();
     let mut reports = Vec::new();
     for dir in &rundirs {
-        match status::status(dir) {
+        match status::scan(dir) {
             Ok(rs) => reports.extend(rs),
             Err(e) => log::debug!("HTTP /health: {e}"),
         }
@@ -472,7 +441,7 @@ fn everything(units: &[Unit]) -> Response {
             reports.push(r);
         }
     }
-    let mut body = status::status_json(&reports);
+    let mut body = status::json(&reports);
     body.push('\n');
     let (status, reason) = if ok {
         (200, "OK")

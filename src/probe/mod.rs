@@ -1,15 +1,19 @@
 //! Judging a unit: the verdict behind `liveness probe`, `health.sh`,
 //! `liveness status` and the HTTP endpoints.
 
+pub(crate) mod json;
+pub mod status;
+
 use std::fmt;
 use std::os::fd::{AsFd, BorrowedFd};
 use std::time::Duration;
 
-use crate::format::{self, Corruption};
-use crate::read::{self, Bad, Liveness, LockKnown, OpenUnit};
-use crate::sys;
-use crate::tombstone;
-use crate::unit::Unit;
+use crate::os;
+use crate::state::format::{self, Corruption};
+use crate::state::read::{self, Bad, Liveness, LockKnown, OpenUnit};
+use crate::state::tombstone;
+use crate::state::unit::Unit;
+use crate::vocab::text;
 
 /// Which question a probe answers, as Kubernetes asks them.
 ///
@@ -240,7 +244,7 @@ impl Report {
     /// # Ok::<(), liveness::Error>(())
     /// ```
     pub fn to_json(&self) -> String {
-        let mut o = crate::json::Object::new();
+        let mut o = crate::probe::json::Object::new();
         o.str("unit", &self.unit)
             .str("mode", self.mode.as_str())
             .str("verdict", self.verdict.as_str())
@@ -413,18 +417,15 @@ impl Probe {
             return match self.max_age {
                 Some(max) => Err((
                     Verdict::Stale,
-                    format!(
-                        "no heartbeat (--max-age {})",
-                        seconds(max.as_millis() as u64)
-                    ),
+                    format!("no heartbeat (--max-age {})", text::age_text(max)),
                 )),
                 None => Ok(()),
             };
         };
         // Truncated to the 10 ms of /proc/uptime, the clock health.sh reads,
         // so that both probes judge the same age the same way.
-        let now = sys::boottime_ms().map(|ms| ms / 10 * 10).map_err(|e| {
-            let why = Corruption::Unreadable(format!("clock: {}", sys::error_text(&e)));
+        let now = os::boottime_ms().map(|ms| ms / 10 * 10).map_err(|e| {
+            let why = Corruption::Unreadable(format!("clock: {}", text::error_text(&e)));
             corrupt(Bad::new(format::HEARTBEAT, why))
         })?;
         if hb.stamp_ms > now + FUTURE_SLACK_MS {
@@ -445,8 +446,8 @@ impl Probe {
                 Verdict::Stale,
                 format!(
                     "last beat {} s ago, {whose} {} s",
-                    seconds(age),
-                    seconds(limit)
+                    text::age_text(Duration::from_millis(age)),
+                    text::age_text(Duration::from_millis(limit))
                 ),
             ));
         }
@@ -459,16 +460,6 @@ type Fail = (Verdict, String);
 
 fn corrupt(bad: Bad) -> Fail {
     (Verdict::Corrupt, format!("{}: {}", bad.file, bad.why))
-}
-
-/// Milliseconds as seconds with one decimal, truncated, as `health.sh`
-/// prints them with integer arithmetic: `31200` → `31.2`.
-fn seconds(ms: u64) -> String {
-    if ms.is_multiple_of(1000) {
-        format!("{}", ms / 1000)
-    } else {
-        format!("{}.{}", ms / 1000, ms % 1000 / 100)
-    }
 }
 
 #[cfg(test)]
@@ -493,13 +484,5 @@ mod tests {
         for (v, code) in table {
             assert_eq!(v.exit_code(), code, "{v:?}");
         }
-    }
-
-    /// Ages print like health.sh prints them (truncated tenths).
-    #[test]
-    fn seconds_format() {
-        assert_eq!(seconds(31_299), "31.2");
-        assert_eq!(seconds(30_000), "30");
-        assert_eq!(seconds(50), "0.0");
     }
 }

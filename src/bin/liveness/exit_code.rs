@@ -128,9 +128,21 @@ impl From<ExitCode> for std::process::ExitCode {
 mod tests {
     use super::*;
 
+    /// Whether two of `codes` are equal.
+    fn has_duplicates(codes: &[u8]) -> bool {
+        let mut sorted = codes.to_vec();
+        sorted.sort_unstable();
+        sorted.dedup();
+        sorted.len() != codes.len()
+    }
+
     /// The numeric table is the documented one, without duplicates.
     #[test]
     fn codes_are_the_documented_table() {
+        // Negative control: a duplicate that is not next to its twin is
+        // found (a `dedup` without sorting would miss it).
+        assert!(has_duplicates(&[0, 1, 0]));
+        assert!(!has_duplicates(&[0, 1, 2]));
         let all = [
             (ExitCode::Ok, 0),
             (ExitCode::Unhealthy, 1),
@@ -145,13 +157,15 @@ mod tests {
             (ExitCode::Busy, 10),
             (ExitCode::Io, 11),
             (ExitCode::Exited, 12),
+            (ExitCode::RunBusy, 123),
+            (ExitCode::BirthTimeout, 124),
+            (ExitCode::RunFailed, 125),
         ];
         for (c, n) in all {
             assert_eq!(c.code(), n, "{c:?}");
         }
-        let mut codes: Vec<u8> = all.iter().map(|(c, _)| c.code()).collect();
-        codes.dedup();
-        assert_eq!(codes.len(), all.len());
+        let codes: Vec<u8> = all.iter().map(|(c, _)| c.code()).collect();
+        assert!(!has_duplicates(&codes), "{codes:?}");
     }
 
     /// `liveness run` passes the child's status through and has its own

@@ -2,19 +2,19 @@
 //! library; one error line `liveness: <what>: <why>`; exit codes from
 //! [`exit_code::ExitCode`].
 
+#![deny(unsafe_code)]
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
-// The entry point is the C `main` below, not std's runtime start-up.
+// The entry point is the C `main` in `os`, not std's runtime start-up.
 #![cfg_attr(not(test), no_main)]
 
 mod cli;
 mod deadline;
 mod exit_code;
-// The library's system-call wrappers, compiled into the binary as well (it
-// cannot see the library's private items): the binary's calls go through
-// them too. Most of them the binary does not use.
-#[allow(dead_code)]
-#[path = "sys.rs"]
-mod sys;
+mod help;
+// The binary's own system calls, its C `main` among them: the only module
+// that may use `unsafe`.
+#[allow(unsafe_code)]
+mod os;
 
 use std::ffi::OsString;
 use std::fmt;
@@ -28,7 +28,7 @@ use liveness::{ErrorKind, Health, Probe, Progress, Unit};
 
 /// A failure of the command itself (not a probe verdict).
 enum Failure {
-    Usage(String),
+    Usage(Usage),
     Lib(liveness::Error),
     /// `liveness run` failed itself: exit 123 to 125.
     Run(Box<Failure>),
@@ -44,7 +44,7 @@ impl From<liveness::Error> for Failure {
 
 impl From<Usage> for Failure {
     fn from(u: Usage) -> Failure {
-        Failure::Usage(u.0)
+        Failure::Usage(u)
     }
 }
 
@@ -68,32 +68,9 @@ impl fmt::Display for Failure {
             Failure::Usage(u) => write!(f, "usage: {u} (see 'liveness --help')"),
             Failure::Lib(e) => e.fmt(f),
             Failure::Run(inner) => inner.fmt(f),
-            Failure::Output(e) => write!(f, "stdout: {}", sys::error_text(e)),
+            Failure::Output(e) => write!(f, "stdout: {}", liveness::text::error_text(e)),
         }
     }
-}
-
-/// The process's entry point, in place of std's runtime start-up.
-///
-/// std's start-up was about a third of what the probe cost beyond a static
-/// C program that does nothing: it reads `/proc/self/maps` and sets up an
-/// alternate signal stack and `SIGSEGV`/`SIGBUS` handlers, only to report a
-/// stack overflow by name (17 system calls and their page faults). Without
-/// it an overflow still ends the process, with `SIGSEGV` on the kernel's
-/// guard gap. What the binary needs of it is done here: descriptors 0 to 2
-/// open, `SIGPIPE` ignored, a panic reported and ended with exit 101 (the
-/// hook prints it), stdout flushed. Figures: `doc/deadlines.md`.
-#[cfg(not(test))]
-#[unsafe(no_mangle)]
-extern "C" fn main(
-    argc: nix::libc::c_int,
-    argv: *const *const nix::libc::c_char,
-) -> nix::libc::c_int {
-    sys::open_standard_fds();
-    sys::ignore_sigpipe();
-    // SAFETY: these are the C runtime's own arguments to main.
-    let args = unsafe { sys::args_from_main(argc, argv) };
-    std::panic::catch_unwind(move || start(args)).map_or(101, nix::libc::c_int::from)
 }
 
 /// Under `cargo test` the test harness owns `main`.
@@ -103,7 +80,7 @@ fn main() {
 }
 
 /// Runs the command line `args` (program name first) and returns the exit
-/// code.
+/// code: what the C `main` (`os::main`) calls.
 fn start(args: Vec<OsString>) -> u8 {
     init_logging();
     let code = match run(args.into_iter().skip(1)) {
@@ -132,7 +109,7 @@ fn out(text: &str) -> Result<(), Failure> {
 fn run(args: impl IntoIterator<Item = std::ffi::OsString>) -> Result<ExitCode, Failure> {
     let command = match cli::parse(args) {
         Ok(c) => c,
-        Err(u) if u.0.starts_with("run: ") => return Err(Failure::Run(Box::new(u.into()))),
+        Err(u) if u.command == Some("run") => return Err(Failure::Run(Box::new(u.into()))),
         Err(u) => return Err(u.into()),
     };
     match command {
@@ -150,7 +127,7 @@ fn run(args: impl IntoIterator<Item = std::ffi::OsString>) -> Result<ExitCode, F
                     format!(
                         "liveness: unit {}: terminate timed out after {}: the state could not be read in time\n",
                         unit.name(),
-                        cli::show_duration(timeout)
+                        liveness::text::duration_text(timeout)
                     ),
                 );
             }
@@ -171,7 +148,7 @@ fn run(args: impl IntoIterator<Item = std::ffi::OsString>) -> Result<ExitCode, F
                 timeout.saturating_add(deadline::BACKSTOP),
                 format!(
                     "liveness: wait: timed out after {}: the state could not be read in time\n",
-                    cli::show_duration(timeout)
+                    liveness::text::duration_text(timeout)
                 ),
             );
             let left = liveness::wait_progress(&units, what, timeout);
@@ -196,12 +173,12 @@ fn run(args: impl IntoIterator<Item = std::ffi::OsString>) -> Result<ExitCode, F
                 .join(", ");
             deadline::last_line(&format!(
                 "liveness: wait: timed out after {}: still waiting for {list}\n",
-                cli::show_duration(timeout)
+                liveness::text::duration_text(timeout)
             ));
             Ok(ExitCode::Timeout)
         }
         Command::Help(topic) => {
-            out(topic.map_or(cli::HELP, cli::command_help))?;
+            out(topic.map_or(help::HELP, help::command_help))?;
             Ok(ExitCode::Ok)
         }
         Command::Version => {
@@ -301,11 +278,11 @@ fn run(args: impl IntoIterator<Item = std::ffi::OsString>) -> Result<ExitCode, F
                 Some(d) => d,
                 None => Unit::resolve(Some("status"), None)?.rundir().to_path_buf(),
             };
-            let reports = liveness::status_parallel(&rundir)?;
+            let reports = liveness::status::scan_parallel(&rundir)?;
             if json {
-                out(&format!("{}\n", liveness::status_json(&reports)))?;
+                out(&format!("{}\n", liveness::status::json(&reports)))?;
             } else {
-                out(&liveness::status_table(&reports))?;
+                out(&liveness::status::table(&reports))?;
             }
             Ok(ExitCode::Ok)
         }
@@ -329,9 +306,10 @@ fn supervise(r: cli::Run) -> Result<ExitCode, Failure> {
             None | Some("0" | "false") => false,
             Some("1" | "true") => true,
             Some(v) => {
-                return Err(Failure::Usage(format!(
-                    "run: $LIVENESS_READY_ON_START: {v:?} is not 1, true, 0 or false"
-                )));
+                return Err(Failure::Usage(Usage {
+                    command: Some("run"),
+                    message: format!("$LIVENESS_READY_ON_START: {v:?} is not 1, true, 0 or false"),
+                }));
             }
         };
     let env_duration = |name: &str| -> Result<Option<Duration>, Failure> {
@@ -422,9 +400,10 @@ fn serve(
     _: Option<std::path::PathBuf>,
     _: Option<Duration>,
 ) -> Result<ExitCode, Failure> {
-    Err(Failure::Usage(
-        "serve: this liveness was built without the http feature".into(),
-    ))
+    Err(Failure::Usage(Usage {
+        command: Some("serve"),
+        message: "this liveness was built without the http feature".into(),
+    }))
 }
 
 fn unit(target: &Target) -> Result<Unit, Failure> {

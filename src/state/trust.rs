@@ -27,9 +27,10 @@ use std::path::Path;
 use nix::sys::stat::FileStat;
 
 use crate::error::{Error, ErrorKind, Result};
-use crate::format;
-use crate::sys;
-use crate::unit::Unit;
+use crate::os::fs;
+use crate::state::format;
+use crate::state::unit::Unit;
+use crate::vocab::text;
 
 /// The files an actor may read: each must be trusted when present.
 const ACTOR_FILES: [&str; 9] = [
@@ -56,7 +57,7 @@ fn mode_of(st: &FileStat) -> nix::libc::mode_t {
 /// elsewhere would make a chmod, or a write through it, reach another
 /// file).
 pub(crate) fn is_own_file(st: &FileStat) -> bool {
-    st.st_uid == sys::euid() && st.st_nlink == 1
+    st.st_uid == fs::euid() && st.st_nlink == 1
 }
 
 /// A writer's test of the unit directory it is about to write into: it
@@ -68,8 +69,8 @@ pub(crate) fn is_own_file(st: &FileStat) -> bool {
 /// do; [`ErrorKind::Io`] when it cannot be examined.
 pub(crate) fn writer_dir(unit: &Unit, dir: BorrowedFd<'_>) -> Result<()> {
     let path = unit.dir();
-    let st = sys::fstat(dir).map_err(|e| Error::io(&path, e))?;
-    let me = sys::euid();
+    let st = fs::fstat(dir).map_err(|e| Error::io(&path, e))?;
+    let me = fs::euid();
     let mode = mode_of(&st);
     if st.st_uid == me && mode & GROUP_OTHER_WRITE == 0 {
         return Ok(());
@@ -104,17 +105,17 @@ pub(crate) fn actor(
     also: &[u32],
 ) -> std::result::Result<(), String> {
     let judge = |path: &Path, st: &FileStat| actor_file(path, st, also);
-    let st = sys::fstat(dir).map_err(|e| format!("{}: {}", unit.dir().display(), e))?;
+    let st = fs::fstat(dir).map_err(|e| format!("{}: {}", unit.dir().display(), e))?;
     judge(&unit.dir(), &st)?;
     for name in ACTOR_FILES {
-        match sys::lstat_at(dir, name) {
+        match fs::lstat_at(dir, name) {
             Ok(st) => judge(&unit.file(name), &st)?,
             Err(e) if e.kind() == io::ErrorKind::NotFound => {}
             Err(e) => {
                 return Err(format!(
                     "untrusted state: {}: {}",
                     unit.file(name).display(),
-                    sys::error_text(&e)
+                    text::error_text(&e)
                 ));
             }
         }
@@ -134,18 +135,18 @@ pub(crate) fn actor_file(
     st: &FileStat,
     also: &[u32],
 ) -> std::result::Result<(), String> {
-    let me = sys::euid();
+    let me = fs::euid();
     let mode = mode_of(st);
     let why = if st.st_uid != me && st.st_uid != 0 && !also.contains(&st.st_uid) {
         "owned by an untrusted user"
-    } else if !sys::is_symlink(st) && mode & GROUP_OTHER_WRITE != 0 {
+    } else if !fs::is_symlink(st) && mode & GROUP_OTHER_WRITE != 0 {
         "writable by group or others"
-    } else if sys::is_regular(st) && st.st_nlink != 1 {
+    } else if fs::is_regular(st) && st.st_nlink != 1 {
         "has more than one link"
     } else {
         return Ok(());
     };
-    let links = if sys::is_regular(st) {
+    let links = if fs::is_regular(st) {
         format!(", {} links", st.st_nlink)
     } else {
         String::new()
@@ -184,13 +185,13 @@ pub(crate) fn create_dirs(path: &Path) -> io::Result<()> {
     };
     create_dirs(parent)?;
     let parent_fd = open_configured_dir(parent)?;
-    sys::create_dir_at(parent_fd.as_fd(), name).map(drop)
+    fs::create_dir_at(parent_fd.as_fd(), name).map(drop)
 }
 
 /// Opens a directory named by configuration (the run directory or one of
 /// its parents), following a symlink to it.
 pub(crate) fn open_configured_dir(path: &Path) -> io::Result<OwnedFd> {
-    sys::open_dir(path).or_else(|e| match e.raw_os_error() {
+    fs::open_dir(path).or_else(|e| match e.raw_os_error() {
         Some(nix::libc::ELOOP) => std::fs::File::open(path).map(OwnedFd::from),
         _ => Err(e),
     })
@@ -245,7 +246,7 @@ mod tests {
         let unit = Unit::new("u", t.path()).unwrap();
         std::fs::create_dir(unit.dir()).unwrap();
         std::fs::set_permissions(unit.dir(), std::fs::Permissions::from_mode(0o775)).unwrap();
-        let fd = sys::open_dir(&unit.dir()).unwrap();
+        let fd = fs::open_dir(&unit.dir()).unwrap();
         let err = writer_dir(&unit, fd.as_fd()).unwrap_err();
         assert_eq!(err.kind(), ErrorKind::Corrupt);
         assert!(err.to_string().contains("mode 0775"), "{err}");
@@ -266,7 +267,7 @@ mod tests {
         let unit = Unit::new("u", t.path()).unwrap();
         std::fs::create_dir(unit.dir()).unwrap();
         std::fs::write(unit.file("pid"), b"1\n").unwrap();
-        let fd = sys::open_dir(&unit.dir()).unwrap();
+        let fd = fs::open_dir(&unit.dir()).unwrap();
         actor(&unit, fd.as_fd(), &[]).unwrap();
         std::fs::hard_link(unit.file("pid"), t.path().join("elsewhere")).unwrap();
         let why = actor(&unit, fd.as_fd(), &[]).unwrap_err();

@@ -4,53 +4,15 @@ use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 
 use crate::error::{Error, ErrorKind, Result};
+use crate::os;
+use crate::vocab::env;
 
-/// Environment variable naming the unit (as in the original module).
-///
-/// # Examples
-///
-/// ```
-/// assert_eq!(liveness::UNIT_ENV, "LIVENESS_UNIT_NAME");
-/// ```
-pub const UNIT_ENV: &str = "LIVENESS_UNIT_NAME";
-/// Environment variable naming the directory that holds the units.
-///
-/// # Examples
-///
-/// ```
-/// assert_eq!(liveness::RUNDIR_ENV, "LIVENESS_RUNDIR");
-/// ```
-pub const RUNDIR_ENV: &str = "LIVENESS_RUNDIR";
-/// The default run directory.
-///
-/// # Examples
-///
-/// ```
-/// assert_eq!(liveness::DEFAULT_RUNDIR, "/run");
-/// ```
-pub const DEFAULT_RUNDIR: &str = "/run";
-/// kubexit's variable naming the container (our unit, when
-/// `LIVENESS_UNIT_NAME` is unset).
-pub(crate) const KUBEXIT_NAME_ENV: &str = "KUBEXIT_NAME";
-/// kubexit's variable naming the graveyard.
-pub(crate) const KUBEXIT_GRAVEYARD_ENV: &str = "KUBEXIT_GRAVEYARD";
 /// kubexit's default graveyard, when only `KUBEXIT_NAME` is set.
 const KUBEXIT_DEFAULT_GRAVEYARD: &str = "/graveyard";
 /// Where the unit directories live inside a kubexit graveyard: a name no
 /// Kubernetes container can have (it starts with a dot), so it never
 /// collides with kubexit's tombstone files `<graveyard>/<container>`.
 pub(crate) const GRAVEYARD_RUNDIR: &str = ".liveness";
-
-/// The longest unit name: the longest host name.
-///
-/// # Examples
-///
-/// ```
-/// let longest = "x".repeat(liveness::MAX_UNIT_LEN);
-/// assert!(liveness::validate_unit_name(&longest).is_ok());
-/// assert!(liveness::validate_unit_name(&format!("{longest}x")).is_err());
-/// ```
-pub const MAX_UNIT_LEN: usize = 253;
 
 /// A validated unit: a name and the run directory that holds it.
 ///
@@ -78,6 +40,27 @@ pub struct Unit {
 }
 
 impl Unit {
+    /// The default run directory.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// assert_eq!(liveness::Unit::DEFAULT_RUNDIR, "/run");
+    /// ```
+    pub const DEFAULT_RUNDIR: &str = "/run";
+
+    /// The longest unit name: the longest host name.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use liveness::Unit;
+    /// let longest = "x".repeat(Unit::MAX_NAME_LEN);
+    /// assert!(Unit::validate_name(&longest).is_ok());
+    /// assert!(Unit::validate_name(&format!("{longest}x")).is_err());
+    /// ```
+    pub const MAX_NAME_LEN: usize = 253;
+
     /// A unit called `name` under `rundir`.
     ///
     /// # Errors
@@ -94,7 +77,7 @@ impl Unit {
     /// ```
     pub fn new(name: impl Into<String>, rundir: impl Into<PathBuf>) -> Result<Unit> {
         let name = name.into();
-        validate_unit_name(&name)?;
+        Unit::validate_name(&name)?;
         let rundir = rundir.into();
         if rundir.as_os_str().is_empty() {
             return Err(Error::new(
@@ -250,52 +233,52 @@ impl Unit {
         self.rundir.join(&self.name)
     }
 
+    /// Checks a unit name: 1 to 253 characters of `[A-Za-z0-9._-]`, not `.` or
+    /// `..`.
+    ///
+    /// # Errors
+    ///
+    /// [`ErrorKind::InvalidUnit`], saying what is wrong.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// assert!(liveness::Unit::validate_name("worker-2").is_ok());
+    /// assert!(liveness::Unit::validate_name("a/b").is_err());
+    /// assert!(liveness::Unit::validate_name("..").is_err());
+    /// ```
+    pub fn validate_name(name: &str) -> Result<()> {
+        let refuse = |why: &str| {
+            Err(Error::new(
+                ErrorKind::InvalidUnit,
+                format!("unit name {name:?}"),
+                why,
+            ))
+        };
+        if name.is_empty() {
+            return refuse("must not be empty");
+        }
+        if name.len() > Unit::MAX_NAME_LEN {
+            return refuse("longer than 253 characters");
+        }
+        if name == "." || name == ".." {
+            return refuse("must not be '.' or '..'");
+        }
+        if let Some(c) = name
+            .chars()
+            .find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-')))
+        {
+            return refuse(&format!(
+                "character {c:?} is not allowed (use A-Z a-z 0-9 . _ -)"
+            ));
+        }
+        Ok(())
+    }
+
     /// The path of one state file of this unit.
     pub(crate) fn file(&self, name: &str) -> PathBuf {
         self.dir().join(name)
     }
-}
-
-/// Checks a unit name: 1 to 253 characters of `[A-Za-z0-9._-]`, not `.` or
-/// `..`.
-///
-/// # Errors
-///
-/// [`ErrorKind::InvalidUnit`], saying what is wrong.
-///
-/// # Examples
-///
-/// ```
-/// assert!(liveness::validate_unit_name("worker-2").is_ok());
-/// assert!(liveness::validate_unit_name("a/b").is_err());
-/// assert!(liveness::validate_unit_name("..").is_err());
-/// ```
-pub fn validate_unit_name(name: &str) -> Result<()> {
-    let refuse = |why: &str| {
-        Err(Error::new(
-            ErrorKind::InvalidUnit,
-            format!("unit name {name:?}"),
-            why,
-        ))
-    };
-    if name.is_empty() {
-        return refuse("must not be empty");
-    }
-    if name.len() > MAX_UNIT_LEN {
-        return refuse("longer than 253 characters");
-    }
-    if name == "." || name == ".." {
-        return refuse("must not be '.' or '..'");
-    }
-    if let Some(c) = name
-        .chars()
-        .find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-')))
-    {
-        return refuse(&format!(
-            "character {c:?} is not allowed (use A-Z a-z 0-9 . _ -)"
-        ));
-    }
-    Ok(())
 }
 
 fn non_empty_env(key: &str) -> Option<OsString> {
@@ -304,11 +287,11 @@ fn non_empty_env(key: &str) -> Option<OsString> {
 
 /// `LIVENESS_UNIT_NAME`, else `KUBEXIT_NAME`, else the host name.
 fn default_name() -> Result<String> {
-    let (var, value) = match (non_empty_env(UNIT_ENV), non_empty_env(KUBEXIT_NAME_ENV)) {
-        (Some(v), _) => (UNIT_ENV, v),
-        (None, Some(v)) => (KUBEXIT_NAME_ENV, v),
+    let (var, value) = match (non_empty_env(env::UNIT), non_empty_env(env::KUBEXIT_NAME)) {
+        (Some(v), _) => (env::UNIT, v),
+        (None, Some(v)) => (env::KUBEXIT_NAME, v),
         (None, None) => {
-            return crate::sys::hostname()
+            return os::hostname()
                 .map_err(|e| Error::io(Path::new("/proc/sys/kernel/hostname"), e));
         }
     };
@@ -325,25 +308,25 @@ fn default_name() -> Result<String> {
 /// without trailing slashes (as kubexit trims them), else `/graveyard`
 /// when `KUBEXIT_NAME` is set.
 fn kubexit_graveyard() -> Option<PathBuf> {
-    match non_empty_env(KUBEXIT_GRAVEYARD_ENV) {
+    match non_empty_env(env::KUBEXIT_GRAVEYARD) {
         Some(g) => {
             let path = PathBuf::from(g);
             // `components` drops trailing slashes; "/" stays "/".
             Some(path.components().collect())
         }
-        None => non_empty_env(KUBEXIT_NAME_ENV).map(|_| PathBuf::from(KUBEXIT_DEFAULT_GRAVEYARD)),
+        None => non_empty_env(env::KUBEXIT_NAME).map(|_| PathBuf::from(KUBEXIT_DEFAULT_GRAVEYARD)),
     }
 }
 
 /// `LIVENESS_RUNDIR`, else `<graveyard>/.liveness` under kubexit's
 /// variables, else `/run`; and the graveyard, in the second case.
 fn default_rundir() -> (PathBuf, Option<PathBuf>) {
-    if let Some(d) = non_empty_env(RUNDIR_ENV) {
+    if let Some(d) = non_empty_env(env::RUNDIR) {
         return (PathBuf::from(d), None);
     }
     match kubexit_graveyard() {
         Some(g) => (g.join(GRAVEYARD_RUNDIR), Some(g)),
-        None => (PathBuf::from(DEFAULT_RUNDIR), None),
+        None => (PathBuf::from(Unit::DEFAULT_RUNDIR), None),
     }
 }
 
@@ -363,7 +346,7 @@ mod tests {
             ".hidden",
             &"x".repeat(253),
         ] {
-            assert!(validate_unit_name(good).is_ok(), "{good}");
+            assert!(Unit::validate_name(good).is_ok(), "{good}");
         }
         for bad in [
             "",
@@ -378,7 +361,7 @@ mod tests {
             "a\0b",
             &"x".repeat(254),
         ] {
-            let err = validate_unit_name(bad).unwrap_err();
+            let err = Unit::validate_name(bad).unwrap_err();
             assert_eq!(err.kind(), ErrorKind::InvalidUnit, "{bad:?}");
         }
     }

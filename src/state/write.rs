@@ -19,8 +19,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use nix::sys::stat::FileStat;
 
-use crate::format::TMP_PREFIX;
-use crate::sys;
+use crate::os::{fs, process};
+use crate::state::format::TMP_PREFIX;
 
 static SEQUENCE: AtomicU64 = AtomicU64::new(0);
 
@@ -90,7 +90,7 @@ fn replace(
     let (tmp, mut file) = loop {
         let seq = SEQUENCE.fetch_add(1, Ordering::Relaxed);
         let tmp = format!("{TMP_PREFIX}{pid}.{seq}.{name}");
-        match sys::create_excl_at(dir, &tmp) {
+        match fs::create_excl_at(dir, &tmp) {
             Ok(f) => break (tmp, f),
             // A leftover of a dead process that had our pid: take the next
             // sequence number.
@@ -107,25 +107,79 @@ fn replace(
                 // Our own temporary file, in a directory only we may
                 // write: reopened read-only, and checked below to be the
                 // very inode we wrote.
-                let written = sys::fstat(&file)?;
-                reader = sys::open_read_at(dir, &tmp).ok().map(|r| (r, written));
+                let written = fs::fstat(&file)?;
+                reader = fs::open_read_at(dir, &tmp).ok().map(|r| (r, written));
             }
             drop(file);
-            sys::rename_at(dir, &tmp, name)
+            fs::rename_at(dir, &tmp, name)
         })
-        .and_then(|()| if sync { sys::fsync_dir(dir) } else { Ok(()) });
+        .and_then(|()| if sync { fs::fsync_dir(dir) } else { Ok(()) });
     if let Err(e) = result {
         // Leave the previous value alone; only our temporary file goes.
-        let _ = sys::unlink_at(dir, &tmp);
+        let _ = fs::unlink_at(dir, &tmp);
         return Err(e);
     }
     Ok(reader.and_then(|(file, written)| {
-        let now = sys::fstat(&file).ok()?;
+        let now = fs::fstat(&file).ok()?;
         let (w, n) = (Stamp::of(&written), Stamp::of(&now));
         // The rename changes the ctime; nothing else may have changed.
         (w.dev == n.dev && w.ino == n.ino && w.size == n.size && w.mtime == n.mtime)
             .then_some(Pinned { file, stamp: n })
     }))
+}
+
+/// What a writer can prove a state file on disk holds.
+///
+/// The cache may skip a write only when a stat of the file proves it is
+/// still the very inode this handle wrote (pinned open, so its number
+/// cannot be reused), unchanged since (same size and times; a rewrite in
+/// place moves the times), or still absent after this handle removed it.
+/// Anything else — a helper process's `liveness set`, a supervisor's
+/// `--ready-on-start`, a handle that attached or opened — is unknown, and
+/// the next call writes.
+#[derive(Debug)]
+pub(crate) enum Known {
+    /// Nothing is proven: write.
+    Unknown,
+    /// We wrote `bytes` into the pinned inode.
+    Written { bytes: Vec<u8>, pinned: Pinned },
+    /// We removed the file.
+    Absent,
+}
+
+impl Known {
+    /// Whether the file `name` in `dir` provably holds `want` (`None`:
+    /// provably absent): one `fstatat`, or none when `quiet` (nothing in
+    /// the directory changed since this was last proven).
+    pub(crate) fn proves(
+        &self,
+        dir: BorrowedFd<'_>,
+        name: &str,
+        want: Option<&[u8]>,
+        quiet: bool,
+    ) -> bool {
+        match (self, want) {
+            (Known::Written { bytes, pinned }, Some(want)) if bytes.as_slice() == want => {
+                quiet || fs::lstat_at(dir, name).is_ok_and(|st| Stamp::of(&st) == pinned.stamp)
+            }
+            (Known::Absent, None) => {
+                quiet
+                    || matches!(fs::lstat_at(dir, name), Err(e) if e.kind() == io::ErrorKind::NotFound)
+            }
+            _ => false,
+        }
+    }
+
+    /// What a successful write of `bytes` leaves proven.
+    pub(crate) fn written(bytes: &[u8], pinned: Option<Pinned>) -> Known {
+        match pinned {
+            Some(pinned) => Known::Written {
+                bytes: bytes.to_vec(),
+                pinned,
+            },
+            None => Known::Unknown,
+        }
+    }
 }
 
 /// Replaces `name` in `dir` by removing it, then renaming the new content
@@ -142,7 +196,7 @@ pub(crate) fn replace_fresh(dir: BorrowedFd<'_>, name: &str, bytes: &[u8]) -> io
 
 /// Removes `name` from `dir`; a file that is already gone is not an error.
 pub(crate) fn remove_at(dir: BorrowedFd<'_>, name: &str) -> io::Result<bool> {
-    match sys::unlink_at(dir, name) {
+    match fs::unlink_at(dir, name) {
         Ok(()) => Ok(true),
         Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(false),
         Err(e) => Err(e),
@@ -153,7 +207,7 @@ pub(crate) fn remove_at(dir: BorrowedFd<'_>, name: &str) -> io::Result<bool> {
 /// Returns how many were removed.
 #[cfg(test)]
 pub(crate) fn remove_stale_temps(dir: BorrowedFd<'_>) -> io::Result<usize> {
-    remove_stale_temps_in(dir, &sys::list_dir(dir)?)
+    remove_stale_temps_in(dir, &fs::list_dir(dir)?)
 }
 
 /// [`remove_stale_temps`] on a listing of `dir` the caller already made.
@@ -164,10 +218,10 @@ pub(crate) fn remove_stale_temps_in(
     let mut removed = 0;
     for name in names {
         let Some(name) = name.to_str() else { continue };
-        let Some(pid) = crate::format::tmp_writer_pid(name) else {
+        let Some(pid) = crate::state::format::tmp_writer_pid(name) else {
             continue;
         };
-        if pid != std::process::id() && sys::pid_exists(pid) {
+        if pid != std::process::id() && process::pid_exists(pid) {
             continue;
         }
         if remove_at(dir, name)? {
@@ -185,7 +239,7 @@ mod tests {
 
     fn dir() -> (tempfile::TempDir, std::os::fd::OwnedFd) {
         let t = tempfile::tempdir().unwrap();
-        let fd = sys::open_dir(t.path()).unwrap();
+        let fd = fs::open_dir(t.path()).unwrap();
         (t, fd)
     }
 

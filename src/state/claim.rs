@@ -22,13 +22,13 @@ use std::io;
 use std::os::fd::{AsFd, BorrowedFd};
 use std::time::{Duration, Instant};
 
-use crate::atomic;
 use crate::error::{Error, ErrorKind, Result};
-use crate::format;
-use crate::read::{self, Liveness, LockKnown, Owner};
-use crate::sys;
-use crate::trust;
-use crate::unit::Unit;
+use crate::os::fs;
+use crate::state::format;
+use crate::state::read::{self, Liveness, LockKnown, Owner};
+use crate::state::trust;
+use crate::state::unit::Unit;
+use crate::state::write;
 
 /// The process a claim is made for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -85,7 +85,7 @@ pub(crate) fn claim(unit: &Unit, dir: BorrowedFd<'_>, target: Target) -> Result<
                 if let Some(owner) = live_owner(unit, dir, known)? {
                     // A lock file we created must not outlive the refusal:
                     // left free, it would read as "the owner died".
-                    if created && let Err(e) = atomic::remove_at(dir, format::LOCK) {
+                    if created && let Err(e) = write::remove_at(dir, format::LOCK) {
                         log::warn!("unit {}: {}: {e}", unit.name(), format::LOCK);
                     }
                     return Err(busy(unit, &owner));
@@ -117,10 +117,10 @@ pub(crate) fn claim(unit: &Unit, dir: BorrowedFd<'_>, target: Target) -> Result<
 /// is none. Returns whether we created it.
 fn open_lock(unit: &Unit, dir: BorrowedFd<'_>) -> Result<(File, bool)> {
     loop {
-        let (file, created) = match sys::open_read_at(dir, format::LOCK) {
+        let (file, created) = match fs::open_read_at(dir, format::LOCK) {
             Ok(f) => (f, false),
             Err(e) if e.kind() == io::ErrorKind::NotFound => {
-                match sys::create_lock_at(dir, format::LOCK) {
+                match fs::create_lock_at(dir, format::LOCK) {
                     Ok(f) => (f, true),
                     // Another claim created it first: open theirs.
                     Err(e) if e.kind() == io::ErrorKind::AlreadyExists => continue,
@@ -129,8 +129,8 @@ fn open_lock(unit: &Unit, dir: BorrowedFd<'_>) -> Result<(File, bool)> {
             }
             Err(e) => return Err(lock_error(unit, e)),
         };
-        let st = sys::fstat(file.as_fd()).map_err(|e| lock_error(unit, e))?;
-        if !sys::is_regular(&st) {
+        let st = fs::fstat(file.as_fd()).map_err(|e| lock_error(unit, e))?;
+        if !fs::is_regular(&st) {
             return Err(lock_error(
                 unit,
                 io::Error::new(io::ErrorKind::InvalidData, "not a regular file"),
@@ -146,7 +146,7 @@ fn open_lock(unit: &Unit, dir: BorrowedFd<'_>) -> Result<(File, bool)> {
 /// owner, or a hard link to some other file) is never chmod-ed: it is
 /// unlinked, and the caller creates a fresh one.
 fn adopt_lock(unit: &Unit, dir: BorrowedFd<'_>, file: &File) -> Result<bool> {
-    let st = sys::fstat(file.as_fd()).map_err(|e| lock_error(unit, e))?;
+    let st = fs::fstat(file.as_fd()).map_err(|e| lock_error(unit, e))?;
     if !trust::is_own_file(&st) {
         log::warn!(
             "unit {}: replacing a lock that is not ours (owner uid {}, {} links)",
@@ -154,11 +154,11 @@ fn adopt_lock(unit: &Unit, dir: BorrowedFd<'_>, file: &File) -> Result<bool> {
             st.st_uid,
             st.st_nlink
         );
-        atomic::remove_at(dir, format::LOCK).map_err(|e| lock_error(unit, e))?;
+        write::remove_at(dir, format::LOCK).map_err(|e| lock_error(unit, e))?;
         return Ok(false);
     }
-    if st.st_mode & 0o7777 != sys::FILE_MODE as nix::libc::mode_t {
-        sys::fchmod(file.as_fd(), sys::FILE_MODE).map_err(|e| lock_error(unit, e))?;
+    if st.st_mode & 0o7777 != fs::FILE_MODE as nix::libc::mode_t {
+        fs::fchmod(file.as_fd(), fs::FILE_MODE).map_err(|e| lock_error(unit, e))?;
     }
     Ok(true)
 }
@@ -192,7 +192,7 @@ fn lock_error(unit: &Unit, e: io::Error) -> Error {
 
 /// Whether `lock` in `dir` is still the inode we hold open.
 fn still_linked(dir: BorrowedFd<'_>, file: &File) -> bool {
-    match (sys::fstat(file.as_fd()), sys::lstat_at(dir, format::LOCK)) {
+    match (fs::fstat(file.as_fd()), fs::lstat_at(dir, format::LOCK)) {
         (Ok(a), Ok(b)) => a.st_dev == b.st_dev && a.st_ino == b.st_ino,
         _ => false,
     }

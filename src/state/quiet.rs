@@ -2,7 +2,7 @@
 //! directory changed: the fast path of a writer's cache.
 //!
 //! A writer may skip a write only when it can prove the disk already holds
-//! the value (see `Known` in `health.rs`). A `stat` of the file proves it,
+//! the value (see `Known` in `write.rs`). A `stat` of the file proves it,
 //! but costs a path lookup on every call. Once a handle has proven its
 //! files by `stat`, an inotify watch on its unit directory keeps the proof
 //! alive: as long as no event is queued, no file in the directory was
