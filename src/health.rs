@@ -725,10 +725,13 @@ impl Health {
         let error_there = l
             .error
             .proves(dir, format::ERROR, Some(&error_bytes), quiet);
-        // With error 0 proven on disk, no reader shows a message (verdicts
-        // and lines give one only with a non-zero code): the message of a
-        // healthy unit need not be proven.
-        let message_there = (code == 0 && error_there && message_bytes.is_none())
+        // No reader shows a message with error 0 (verdicts and lines give
+        // one only with a non-zero code): for `set(0)`, a message need not
+        // be proven absent once error 0 is proven, nor when this handle
+        // removed it itself.
+        let message_there = (code == 0
+            && message_bytes.is_none()
+            && (error_there || matches!(l.message, Known::Absent)))
             || l.message
                 .proves(dir, format::MESSAGE, message_bytes.as_deref(), quiet);
         if error_there && message_there {

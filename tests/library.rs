@@ -661,3 +661,30 @@ fn free_functions_on_the_process_wide_handle() {
     );
     assert_eq!(liveness::set(0).unwrap_err().kind(), ErrorKind::NotLoaded);
 }
+
+/// `set(0)` clears the message this handle wrote (no stale reason is left
+/// for a later code to borrow); a message another process wrote beside
+/// error 0 is left alone — no reader shows a message with error 0 — and is
+/// removed by the next non-zero `set` without one, which every reader
+/// would show.
+#[test]
+fn set_zero_clears_its_own_message_and_a_code_never_borrows_one() {
+    let rd = Rundir::new();
+    let h = loaded(&rd, "m");
+    h.set_with_message(3, "database unreachable").unwrap();
+    assert!(rd.read("m", "message").is_some());
+    h.set(0).unwrap();
+    assert_eq!(rd.read("m", "message"), None, "our own message goes");
+    // A helper's message beside error 0: shown by no reader.
+    std::fs::write(rd.unit_dir("m").join("message"), b"theirs\n").unwrap();
+    h.set(0).unwrap();
+    let p = rd.liveness("m", &["probe", "-v"]);
+    assert_eq!(p.code, 0, "{}", p.stderr);
+    assert!(!p.stderr.contains("theirs"), "{}", p.stderr);
+    // A non-zero code without a message never shows it.
+    h.set(4).unwrap();
+    assert_eq!(rd.read("m", "message"), None);
+    let p = rd.liveness("m", &["probe"]);
+    assert_eq!(p.code, 1);
+    assert!(p.stderr.ends_with("unhealthy: error 4\n"), "{}", p.stderr);
+}

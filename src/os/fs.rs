@@ -107,10 +107,18 @@ pub(crate) fn open_read_at(dir: BorrowedFd<'_>, name: &str) -> io::Result<File> 
     .map_err(io_err)
 }
 
-/// Creates `name` in `dir` exclusively for writing, mode 0644 whatever the
-/// umask.
+/// Creates `name` in `dir` exclusively for writing, never through a
+/// symlink, with mode 0644 minus the umask: the caller, which `fstat`s it
+/// anyway, widens it to [`FILE_MODE`] when the umask took bits away.
 pub(crate) fn create_excl_at(dir: BorrowedFd<'_>, name: &str) -> io::Result<File> {
-    create_new_at(dir, name, OFlag::O_WRONLY)
+    nix::fcntl::openat(
+        dir,
+        name,
+        OFlag::O_WRONLY | OFlag::O_CREAT | OFlag::O_EXCL | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC,
+        mode(FILE_MODE),
+    )
+    .map(File::from)
+    .map_err(io_err)
 }
 
 /// Creates `name` in `dir` exclusively and opens it for reading only, mode
@@ -172,11 +180,37 @@ pub(crate) fn fsync_dir(dir: BorrowedFd<'_>) -> io::Result<()> {
     nix::unistd::fsync(dir).map_err(io_err)
 }
 
-/// Reads `file` into `buf`. Returns `Ok(false)` when it holds more than
-/// `limit` bytes.
-pub(crate) fn read_limited(file: &mut File, buf: &mut Vec<u8>, limit: usize) -> io::Result<bool> {
+/// Reads the regular file `file`, whose `fstat` gave `size` bytes, into
+/// `buf`. Returns `Ok(false)` when it holds more than `limit` bytes.
+///
+/// One `read(2)` in the common case: it asks for one byte more than
+/// `size`, and a regular file returns fewer only at its end. A file that
+/// grew since the `fstat` is read on, still bounded by `limit`; one whose
+/// size is already over `limit` is not read at all.
+pub(crate) fn read_limited(
+    file: &mut File,
+    size: u64,
+    buf: &mut Vec<u8>,
+    limit: usize,
+) -> io::Result<bool> {
     buf.clear();
-    let n = file.take(limit as u64 + 1).read_to_end(buf)?;
+    if size > limit as u64 {
+        return Ok(false);
+    }
+    let want = size as usize + 1;
+    buf.resize(want, 0);
+    let n = loop {
+        match file.read(buf) {
+            Ok(n) => break n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    };
+    buf.truncate(n);
+    if n < want {
+        return Ok(true);
+    }
+    let n = n + file.take((limit + 1 - n) as u64).read_to_end(buf)?;
     Ok(n <= limit)
 }
 
@@ -214,4 +248,42 @@ pub(crate) fn list_dir_kinds(
         out.push((OsStr::from_bytes(name).to_os_string(), is_dir));
     }
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn file(bytes: &[u8]) -> (tempfile::TempDir, File) {
+        let t = tempfile::tempdir().unwrap();
+        let p = t.path().join("f");
+        std::fs::write(&p, bytes).unwrap();
+        let f = File::open(&p).unwrap();
+        (t, f)
+    }
+
+    /// A file read with the size its `fstat` gave, whatever happened to it
+    /// since: the whole of it when it fits the limit, never more than the
+    /// limit plus one byte, and "too large" for a size already over it.
+    #[test]
+    fn read_limited_trusts_no_size_it_was_given() {
+        // (content, size hint, limit, fits, bytes read)
+        let table: [(&[u8], u64, usize, bool, usize); 6] = [
+            (b"1234\n", 5, 64, true, 5),       // the common case
+            (b"", 0, 64, true, 0),             // empty
+            (b"1234\n", 2, 64, true, 5),       // grew since the stat
+            (b"12\n", 9, 64, true, 3),         // shrank since the stat
+            (&[b'7'; 100], 10, 64, false, 65), // grew past the limit
+            (b"1234\n", 65, 64, false, 0),     // over the limit: not read
+        ];
+        for (content, size, limit, fits, read) in table {
+            let (_t, mut f) = file(content);
+            let mut buf = Vec::new();
+            let got = read_limited(&mut f, size, &mut buf, limit).unwrap();
+            assert_eq!((got, buf.len()), (fits, read), "{content:?} size {size}");
+            if fits {
+                assert_eq!(buf, content);
+            }
+        }
+    }
 }

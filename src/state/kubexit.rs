@@ -71,7 +71,8 @@ pub(crate) fn read(unit: &Unit) -> Result<Found, String> {
     }
     crate::state::trust::actor_file(&path, &st, &[])?;
     let mut buf = Vec::new();
-    match fs::read_limited(&mut file, &mut buf, tombstone::LIMIT) {
+    let size = u64::try_from(st.st_size).unwrap_or(u64::MAX);
+    match fs::read_limited(&mut file, size, &mut buf, tombstone::LIMIT) {
         Ok(true) => {}
         Ok(false) => return Err(format!("{shown}: larger than {} bytes", tombstone::LIMIT)),
         Err(e) => return Err(format!("{shown}: {}", text::error_text(&e))),

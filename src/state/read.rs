@@ -70,20 +70,23 @@ pub(crate) fn read_file(
     name: &'static str,
     limit: usize,
 ) -> Result<Option<Vec<u8>>, Bad> {
-    let Some(mut file) = open_regular(dir, name)? else {
+    let Some((mut file, size)) = open_regular(dir, name)? else {
         return Ok(None);
     };
-    let mut buf = Vec::with_capacity(32);
-    match fs::read_limited(&mut file, &mut buf, limit) {
+    let mut buf = Vec::new();
+    match fs::read_limited(&mut file, size, &mut buf, limit) {
         Ok(true) => Ok(Some(buf)),
         Ok(false) => Err(Bad::new(name, Corruption::TooLarge)),
         Err(e) => Err(Bad::new(name, corruption_of(&e))),
     }
 }
 
-/// Opens a state file that must be a regular file. `Ok(None)` when it does
-/// not exist.
-fn open_regular(dir: BorrowedFd<'_>, name: &'static str) -> Result<Option<std::fs::File>, Bad> {
+/// Opens a state file that must be a regular file, with its size.
+/// `Ok(None)` when it does not exist.
+fn open_regular(
+    dir: BorrowedFd<'_>,
+    name: &'static str,
+) -> Result<Option<(std::fs::File, u64)>, Bad> {
     let file = match fs::open_read_at(dir, name) {
         Ok(f) => f,
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
@@ -93,7 +96,7 @@ fn open_regular(dir: BorrowedFd<'_>, name: &'static str) -> Result<Option<std::f
     if !fs::is_regular(&st) {
         return Err(Bad::new(name, Corruption::NotRegular));
     }
-    Ok(Some(file))
+    Ok(Some((file, u64::try_from(st.st_size).unwrap_or(u64::MAX))))
 }
 
 /// Reads and parses an optional state file.
@@ -123,7 +126,7 @@ pub(crate) fn marker(dir: BorrowedFd<'_>, name: &'static str) -> Result<bool, Ba
 /// 4 KiB are read; a long or multi-line message is still a message.
 pub(crate) fn message(dir: BorrowedFd<'_>) -> Result<Option<String>, Bad> {
     use std::io::Read;
-    let Some(file) = open_regular(dir, format::MESSAGE)? else {
+    let Some((file, _)) = open_regular(dir, format::MESSAGE)? else {
         return Ok(None);
     };
     let mut buf = Vec::with_capacity(128);

@@ -103,11 +103,16 @@ fn replace(
         .write_all(bytes)
         .and_then(|()| if sync { file.sync_all() } else { Ok(()) })
         .and_then(|()| {
+            let written = fs::fstat(&file)?;
+            // Made under a restrictive umask: widen it, so that probes
+            // running as another user can read it.
+            if written.st_mode & 0o7777 != fs::FILE_MODE as nix::libc::mode_t {
+                fs::fchmod(&file, fs::FILE_MODE)?;
+            }
             if pin {
                 // Our own temporary file, in a directory only we may
                 // write: reopened read-only, and checked below to be the
                 // very inode we wrote.
-                let written = fs::fstat(&file)?;
                 reader = fs::open_read_at(dir, &tmp).ok().map(|r| (r, written));
             }
             drop(file);
