@@ -9,7 +9,7 @@
 # and runs unchanged under dash, busybox sh and bash.
 #
 # Usage: health.sh [-u UNIT] [-r RUNDIR] [--live | --ready | --startup]
-#                  [--max-age SECONDS] [-v]
+#                  [--max-age DURATION] [-v]
 #   UNIT    default $LIVENESS_UNIT_NAME, else $KUBEXIT_NAME, else $HOSTNAME,
 #           else the kernel's host name (/proc/sys/kernel/hostname)
 #   RUNDIR  default $LIVENESS_RUNDIR, else $KUBEXIT_GRAVEYARD/.liveness (or
@@ -200,7 +200,7 @@ while [ $# -gt 0 ]; do
         -h | --help)
             printf '%s\n' \
                 'Usage: health.sh [-u UNIT] [-r RUNDIR] [--live | --ready | --startup]' \
-                '                 [--max-age SECONDS] [-v]' \
+                '                 [--max-age DURATION] [-v]' \
                 'Exit: 0 ok, 1 unhealthy, 2 usage, 3 no state, 4 owner gone,' \
                 '5 heartbeat stale, 6 starting or not ready, 7 corrupt state,' \
                 '12 exited.'
@@ -259,12 +259,48 @@ case $unit in
         bad_unit "character '${rest%"${rest#?}"}' is not allowed (use A-Z a-z 0-9 . _ -)" ;;
 esac
 [ -n "$rundir" ] || usage "run directory: must not be empty"
+# max_ms: --max-age in milliseconds. Bare seconds (1 to 31536000), or Go's
+# form with whole numbers (90s, 1m30s, 1500ms, 2h; also us, ns), summed in
+# nanoseconds and truncated to milliseconds as `liveness probe` does: 1 s to
+# a year. A fraction (1.5s) needs `liveness probe`.
+max_ms=
+bad_age() {
+    usage "--max-age: \"$max_age\" is not a duration (30, 30s, 1m30s, 500ms, 2h; a fraction such as 1.5s needs 'liveness probe')"
+}
 case $max_age in
     '') ;;
-    *[!$DIGITS]* | 0*) usage "--max-age: \"$max_age\" is not a number from 1 to 31536000" ;;
+    *[!$DIGITS]*)
+        a_rest=$max_age a_total=0
+        while [ -n "$a_rest" ]; do
+            a_num=${a_rest%%[!"$DIGITS"]*}
+            a_rest=${a_rest#"$a_num"}
+            a_unit=${a_rest%%["$DIGITS"]*}
+            a_rest=${a_rest#"$a_unit"}
+            case $a_unit in
+                h) a_u=3600000000000 ;;
+                m) a_u=60000000000 ;;
+                s) a_u=1000000000 ;;
+                ms) a_u=1000000 ;;
+                us | µs | μs) a_u=1000 ;;
+                ns) a_u=1 ;;
+                *) bad_age ;;
+            esac
+            # Leading zeros would read as octal in $((...)).
+            while case $a_num in 0?*) true ;; *) false ;; esac; do a_num=${a_num#0}; done
+            if [ -z "$a_num" ] || [ ${#a_num} -gt 17 ] ||
+                [ "$a_num" -gt $((31536000000000000 / a_u)) ]; then
+                bad_age
+            fi
+            a_total=$((a_total + a_num * a_u))
+            [ "$a_total" -le 31536000000000000 ] || bad_age
+        done
+        [ "$a_total" -ge 1000000000 ] || bad_age
+        max_ms=$((a_total / 1000000)) ;;
+    0*) usage "--max-age: \"$max_age\" is not a number from 1 to 31536000" ;;
     *) if [ ${#max_age} -gt 8 ] || [ "$max_age" -gt 31536000 ]; then
            usage "--max-age: \"$max_age\" is not a number from 1 to 31536000"
-       fi ;;
+       fi
+       max_ms=$((max_age * 1000)) ;;
 esac
 
 dir=$rundir/$unit
@@ -670,8 +706,8 @@ if read_file heartbeat; then
     [ "$stamp" -le $((now + 1000)) ] || corrupt "heartbeat: beat stamp is in the future"
     age=$((now - stamp))
     [ "$age" -ge 0 ] || age=0
-    if [ -n "$max_age" ]; then
-        limit=$((max_age * 1000)) whose=--max-age
+    if [ -n "$max_ms" ]; then
+        limit=$max_ms whose=--max-age
     else
         limit=$((deadline * 1000)) whose=deadline
     fi
@@ -681,8 +717,9 @@ if read_file heartbeat; then
         seconds "$limit"
         verdict 5 "heartbeat stale" "last beat $ago s ago, $whose $secs s"
     fi
-elif [ -n "$max_age" ]; then
-    verdict 5 "heartbeat stale" "no heartbeat (--max-age $max_age)"
+elif [ -n "$max_ms" ]; then
+    seconds "$max_ms"
+    verdict 5 "heartbeat stale" "no heartbeat (--max-age $secs)"
 fi
 
 # 5. The error code.

@@ -543,11 +543,50 @@ fn cases() -> Vec<Case> {
             wording_differs: true,
             ..case("--max-age 0", Library, 2, nothing)
         },
+        // Go's duration forms, as every duration `liveness` takes.
+        Case {
+            args: &["--max-age", "1m30s"],
+            ..case("--max-age in Go's form, no heartbeat", Library, 5, nothing)
+        },
+        Case {
+            args: &["--max-age", "1500ms"],
+            ..case(
+                "--max-age in milliseconds, beat 10 s ago",
+                Library,
+                5,
+                |f| {
+                    let stamp = boottime_ms().saturating_sub(10_000);
+                    f.write("heartbeat", format!("60 {stamp}\n").as_bytes());
+                },
+            )
+        },
+        Case {
+            args: &["--max-age", "1h0m30s"],
+            ..case("--max-age 1h0m30s, beat 10 s ago", Library, 0, |f| {
+                let stamp = boottime_ms().saturating_sub(10_000);
+                f.write("heartbeat", format!("5 {stamp}\n").as_bytes());
+            })
+        },
+        Case {
+            args: &["--max-age", "999ms"],
+            wording_differs: true,
+            ..case("--max-age under a second", Library, 2, nothing)
+        },
     ]);
 
     // Documented divergences (doc/state-format.md, "What health.sh cannot
     // do").
     v.extend([
+        Case {
+            sh: 2,
+            args: &["--max-age", "1.5s"],
+            ..case(
+                "--max-age with a fraction (sh takes whole numbers only)",
+                Library,
+                5,
+                nothing,
+            )
+        },
         Case {
             sh: 0,
             ..case(
