@@ -7,8 +7,10 @@
 //!
 //! Sections: `probe`, `write`, `scale`, `supervisor`, `reaction`.
 //! Every section runs twice, on the quiet machine and with one busy process
-//! per CPU, unless `--quiet-only`. Commands are interleaved (A B A B ...,
-//! the order rotating each round), and each figure is the median with its
+//! per CPU, unless `--quiet-only`. Commands are interleaved: each round runs
+//! every command once, in a fresh random order (so no command always
+//! follows the same one and inherits its warm caches), and each figure is
+//! the median with its
 //! 10th–90th percentile spread; a ratio is the median of the per-round ratios
 //! against the baseline of the same round. Each figure that has a target is
 //! printed against it (`met` or `MISSED`). The probe's floor is a static C
@@ -288,9 +290,20 @@ fn compare(title: &str, cmds: &[Cmd], env: &[(&str, &OsStr)], runs: usize) -> Wa
         }
     }
     let mut samples: Vec<Vec<Sample>> = vec![Vec::with_capacity(runs); cmds.len()];
-    for round in 0..runs {
-        for k in 0..cmds.len() {
-            let i = (round + k) % cmds.len();
+    // Each round runs every command once, in a fresh random order: a
+    // command that always ran right after another one (a rotation) would
+    // inherit its warm caches — the same binary run twice in a row is
+    // measurably faster — and the ratios would depend on the table's order.
+    let mut order: Vec<usize> = (0..cmds.len()).collect();
+    let mut seed: u64 = 0x9E37_79B9_7F4A_7C15;
+    for _ in 0..runs {
+        for k in (1..order.len()).rev() {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            order.swap(k, (seed % (k as u64 + 1)) as usize);
+        }
+        for &i in &order {
             samples[i].push(run_once(&cmds[i].argv, env));
         }
     }
