@@ -134,7 +134,12 @@
 //! `terminate`, by the target's own uid), not writable by others, with one
 //! link. Readers (probes, `status`, HTTP) judge what is there: they cannot
 //! know whom to expect, so another user who creates a unit directory first
-//! can still make a probe of it pass.
+//! can still make a probe of it pass. In a run directory that others may
+//! write *without* the sticky bit (an `emptyDir` is 0777), another user can
+//! also rename a unit directory that is in use — to put their own in its
+//! place, or to swap two of yours, which an actor then trusts: where users
+//! who do not trust each other share a run directory, give it the sticky
+//! bit (`chmod 1777`, as `/tmp` has).
 //!
 //! # Examples
 //!
